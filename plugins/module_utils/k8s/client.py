@@ -1,0 +1,335 @@
+# -*- coding: utf-8 -*-
+# Copyright: openstack_k8s.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one adapter between the collection and the Kubernetes API.
+
+Every module that talks to Kubernetes builds a :class:`K8sClient` from the options of
+the ``k8s_connection`` doc fragment (:data:`K8S_CONNECTION_SPEC`). The client
+
+* connects through a kubeconfig/context, an explicit host and token, or in-cluster;
+* retries what is safe to retry (429, 5xx, dropped connections) with exponential
+  backoff, honouring ``Retry-After``, and never retries a 409 blindly;
+* returns plain dicts, never client objects, and raises :class:`K8sError` carrying the
+  HTTP status, the Status ``reason`` and message, so callers can report them;
+* counts the requests it makes by verb, which modules return for benchmarks.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+import random
+import time
+
+try:
+    import urllib3
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes.client.rest import ApiException
+    from kubernetes.dynamic import DynamicClient
+    from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
+    HAS_KUBERNETES = True
+    KUBERNETES_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - exercised by the import sanity test
+    HAS_KUBERNETES = False
+    KUBERNETES_IMPORT_ERROR = exc
+
+K8S_CONNECTION_SPEC = dict(
+    kubeconfig=dict(type='path'),
+    context=dict(type='str'),
+    host=dict(type='str'),
+    api_key=dict(type='str', no_log=True),
+    ca_cert=dict(type='path', aliases=['ssl_ca_cert']),
+    validate_certs=dict(type='bool', aliases=['verify_ssl']),
+    api_timeout=dict(type='float', default=20),
+    api_retries=dict(type='int', default=5),
+)
+
+_ENV_FALLBACKS = dict(
+    kubeconfig='K8S_AUTH_KUBECONFIG',
+    context='K8S_AUTH_CONTEXT',
+    host='K8S_AUTH_HOST',
+    api_key='K8S_AUTH_API_KEY',
+    ca_cert='K8S_AUTH_SSL_CA_CERT',
+    validate_certs='K8S_AUTH_VERIFY_SSL',
+)
+
+RETRYABLE_STATUSES = frozenset([429, 500, 502, 503, 504])
+APPLY_CONTENT_TYPE = 'application/apply-patch+yaml'
+MERGE_PATCH = 'application/merge-patch+json'
+STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json'
+JSON_PATCH = 'application/json-patch+json'
+
+
+class K8sError(Exception):
+    """An API call failed. ``status`` is the HTTP code (0 when the server was unreachable)."""
+
+    def __init__(self, message, status=0, reason=None, body=None, attempts=1):
+        super(K8sError, self).__init__(message)
+        self.message = message
+        self.status = status
+        self.reason = reason
+        self.body = body or {}
+        self.attempts = attempts
+
+    @property
+    def causes(self):
+        return (self.body.get('details') or {}).get('causes') or []
+
+
+def _parse_status_body(raw):
+    if not raw:
+        return {}
+    if isinstance(raw, bytes):
+        raw = raw.decode('utf-8', 'replace')
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return {'message': raw}
+    return body if isinstance(body, dict) else {'message': raw}
+
+
+def _retry_after(headers):
+    if not headers:
+        return None
+    value = headers.get('Retry-After') or headers.get('retry-after')
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _env_bool(value):
+    if isinstance(value, bool) or value is None:
+        return value
+    return str(value).strip().lower() in ('1', 'true', 'yes', 'on')
+
+
+def connection_params(params):
+    """The connection options of ``params`` with the K8S_AUTH_* environment applied."""
+    resolved = {}
+    for name in K8S_CONNECTION_SPEC:
+        value = params.get(name)
+        if value is None and name in _ENV_FALLBACKS:
+            value = os.environ.get(_ENV_FALLBACKS[name])
+        resolved[name] = value
+    resolved['validate_certs'] = _env_bool(resolved['validate_certs'])
+    if resolved['api_timeout'] is None:
+        resolved['api_timeout'] = 20.0
+    if resolved['api_retries'] is None:
+        resolved['api_retries'] = 5
+    return resolved
+
+
+def build_api_client(params):
+    """An authenticated ``kubernetes.client.ApiClient`` for the given connection options."""
+    conn = connection_params(params)
+    configuration = k8s_client.Configuration()
+    kubeconfig = conn['kubeconfig']
+    loaded = False
+    if kubeconfig or not conn['host']:
+        candidate = kubeconfig or os.environ.get('KUBECONFIG') or os.path.expanduser('~/.kube/config')
+        if kubeconfig and not os.path.exists(os.path.expanduser(kubeconfig)):
+            raise K8sError('kubeconfig %s does not exist; set kubeconfig to the file of your cluster '
+                           '(or host and api_key for a direct connection)' % kubeconfig)
+        if candidate and os.path.exists(os.path.expanduser(candidate.split(os.pathsep)[0])):
+            try:
+                k8s_config.load_kube_config(config_file=os.path.expanduser(candidate.split(os.pathsep)[0]),
+                                            context=conn['context'], client_configuration=configuration,
+                                            persist_config=False)
+            except k8s_config.ConfigException as exc:
+                raise K8sError('cannot use kubeconfig %s (context %s): %s' % (candidate, conn['context'] or 'current', exc))
+            loaded = True
+        elif not conn['host']:
+            try:
+                k8s_config.load_incluster_config(client_configuration=configuration)
+                loaded = True
+            except k8s_config.ConfigException:
+                raise K8sError('no Kubernetes connection configured: set kubeconfig (and context), '
+                               'or host and api_key, or run inside a cluster')
+    if conn['host']:
+        configuration.host = conn['host'].rstrip('/')
+    if conn['api_key']:
+        configuration.api_key = {'authorization': 'Bearer ' + conn['api_key']}
+    if conn['ca_cert']:
+        configuration.ssl_ca_cert = conn['ca_cert']
+    if conn['validate_certs'] is not None:
+        configuration.verify_ssl = conn['validate_certs']
+    if not loaded and not conn['host']:
+        raise K8sError('no Kubernetes API host configured')
+    # Retries are ours (with Retry-After); urllib3 must not retry behind our back.
+    configuration.retries = False
+    return k8s_client.ApiClient(configuration)
+
+
+class K8sClient(object):
+    """Plain-dict access to any kind through discovery, with bounded retries.
+
+    ``sleep`` and ``rng`` are injectable so tests can run the retry logic without waiting.
+    """
+
+    def __init__(self, params, sleep=time.sleep, rng=None):
+        conn = connection_params(params)
+        self.timeout = float(conn['api_timeout'])
+        self.retries = int(conn['api_retries'])
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self.requests = {}
+        self.retried = 0
+        self._api_client = build_api_client(params)
+        self._dynamic = None
+        self._resources = {}
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _count(self, verb):
+        self.requests[verb] = self.requests.get(verb, 0) + 1
+
+    def _call(self, verb, func, *args, **kwargs):
+        """Run one API call with retries; returns its result or raises K8sError."""
+        attempt = 0
+        while True:
+            attempt += 1
+            self._count(verb)
+            try:
+                return func(*args, **kwargs)
+            except (DynamicApiError, ApiException) as exc:
+                body = _parse_status_body(getattr(exc, 'body', None))
+                status = int(getattr(exc, 'status', 0) or 0)
+                message = body.get('message') or str(getattr(exc, 'reason', '') or exc)
+                delay = _retry_after(getattr(exc, 'headers', None))
+                if status not in RETRYABLE_STATUSES or attempt > self.retries:
+                    raise K8sError(message, status=status, reason=body.get('reason') or getattr(exc, 'reason', None),
+                                   body=body, attempts=attempt)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                status, message, delay = 0, 'Kubernetes API unreachable: %s' % exc, None
+                if attempt > self.retries:
+                    raise K8sError(message, status=0, reason='Unreachable', attempts=attempt)
+            self.retried += 1
+            if delay is None:
+                delay = min(8.0, 0.2 * (2 ** (attempt - 1))) * (0.5 + self._rng.random())
+            self._sleep(min(delay, 30.0))
+
+    @property
+    def dynamic(self):
+        if self._dynamic is None:
+            self._dynamic = self._call('discovery', DynamicClient, self._api_client)
+        return self._dynamic
+
+    def resource(self, api_version, kind):
+        key = (api_version, kind)
+        if key not in self._resources:
+            try:
+                self._resources[key] = self._call('discovery', self.dynamic.resources.get, api_version=api_version, kind=kind)
+            except ResourceNotFoundError:
+                # Discovery may be stale (a CRD created a moment ago): refresh once.
+                self._call('discovery', self.dynamic.resources.invalidate_cache)
+                try:
+                    self._resources[key] = self._call('discovery', self.dynamic.resources.get, api_version=api_version, kind=kind)
+                except ResourceNotFoundError:
+                    raise K8sError('the API server does not serve %s %s' % (api_version, kind), status=404, reason='NotFound')
+        return self._resources[key]
+
+    @staticmethod
+    def _to_dict(obj):
+        if obj is None:
+            return None
+        if hasattr(obj, 'to_dict'):
+            return obj.to_dict()
+        return obj
+
+    def _kw(self, dry_run=False, **extra):
+        kwargs = dict(_request_timeout=self.timeout)
+        if dry_run:
+            kwargs['dry_run'] = 'All'
+        kwargs.update(dict((k, v) for k, v in extra.items() if v is not None))
+        return kwargs
+
+    def _ns(self, resource, namespace):
+        return namespace if resource.namespaced else None
+
+    # -- reads ------------------------------------------------------------------------
+    def get(self, api_version, kind, name, namespace=None):
+        """The object as a dict, or None when it does not exist."""
+        res = self.resource(api_version, kind)
+        try:
+            return self._to_dict(self._call('get', res.get, name=name, namespace=self._ns(res, namespace), **self._kw()))
+        except K8sError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(self, api_version, kind, namespace=None, label_selector=None, field_selector=None):
+        """(items, resourceVersion) of a list call."""
+        res = self.resource(api_version, kind)
+        result = self._to_dict(self._call('list', res.get, namespace=self._ns(res, namespace),
+                                          **self._kw(label_selector=label_selector, field_selector=field_selector)))
+        items = result.get('items') or []
+        for item in items:
+            item.setdefault('apiVersion', api_version)
+            item.setdefault('kind', kind)
+        return items, (result.get('metadata') or {}).get('resourceVersion')
+
+    def watch(self, api_version, kind, namespace=None, name=None, label_selector=None,
+              resource_version=None, timeout=None):
+        """Yield (event_type, object_dict) until the server ends the stream after ``timeout`` s."""
+        res = self.resource(api_version, kind)
+        self._count('watch')
+        field_selector = 'metadata.name=%s' % name if name else None
+        try:
+            stream = self.dynamic.watch(res, namespace=self._ns(res, namespace), label_selector=label_selector,
+                                        field_selector=field_selector, resource_version=resource_version,
+                                        timeout=int(timeout) if timeout else None)
+            for event in stream:
+                obj = event.get('raw_object') or self._to_dict(event.get('object'))
+                yield event.get('type'), obj
+        except (DynamicApiError, ApiException) as exc:
+            body = _parse_status_body(getattr(exc, 'body', None))
+            raise K8sError(body.get('message') or str(exc), status=int(getattr(exc, 'status', 0) or 0),
+                           reason=body.get('reason'), body=body)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise K8sError('watch on %s %s interrupted: %s' % (api_version, kind, exc), status=0, reason='Unreachable')
+
+    # -- writes -----------------------------------------------------------------------
+    def apply(self, manifest, field_manager, force=False, dry_run=False):
+        """Server-side apply ``manifest``; returns the object as the server has it now."""
+        res = self.resource(manifest['apiVersion'], manifest['kind'])
+        meta = manifest.get('metadata') or {}
+        return self._to_dict(self._call('apply', self.dynamic.server_side_apply, res, body=manifest, name=meta.get('name'),
+                                        namespace=self._ns(res, meta.get('namespace')),
+                                        **self._kw(dry_run, field_manager=field_manager, force_conflicts=force or None)))
+
+    def create(self, manifest, dry_run=False, field_manager=None):
+        res = self.resource(manifest['apiVersion'], manifest['kind'])
+        meta = manifest.get('metadata') or {}
+        return self._to_dict(self._call('create', res.create, body=manifest, namespace=self._ns(res, meta.get('namespace')),
+                                        **self._kw(dry_run, field_manager=field_manager)))
+
+    def replace(self, manifest, dry_run=False, field_manager=None):
+        res = self.resource(manifest['apiVersion'], manifest['kind'])
+        meta = manifest.get('metadata') or {}
+        return self._to_dict(self._call('update', res.replace, body=manifest, name=meta.get('name'),
+                                        namespace=self._ns(res, meta.get('namespace')),
+                                        **self._kw(dry_run, field_manager=field_manager)))
+
+    def patch(self, api_version, kind, name, patch, namespace=None, patch_type=MERGE_PATCH, dry_run=False, field_manager=None):
+        res = self.resource(api_version, kind)
+        return self._to_dict(self._call('patch', res.patch, body=patch, name=name, namespace=self._ns(res, namespace),
+                                        content_type=patch_type, **self._kw(dry_run, field_manager=field_manager)))
+
+    def delete(self, api_version, kind, name, namespace=None, propagation_policy='Background', dry_run=False):
+        """Delete one object; returns False when it was already gone."""
+        res = self.resource(api_version, kind)
+        try:
+            self._call('delete', res.delete, name=name, namespace=self._ns(res, namespace),
+                       body={'kind': 'DeleteOptions', 'apiVersion': 'v1', 'propagationPolicy': propagation_policy},
+                       **self._kw(dry_run))
+        except K8sError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    @property
+    def write_count(self):
+        return sum(self.requests.get(verb, 0) for verb in ('apply', 'create', 'update', 'patch', 'delete'))
