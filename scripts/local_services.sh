@@ -3,7 +3,7 @@
 # Kubernetes sandbox, both on loopback, with their state under STATE_DIR.
 #   scripts/local_services.sh start|stop|status
 # Environment: STATE_DIR (.demo), ETCD_PORT (23790), SANDBOX_PORT (16443), VENV (.venv),
-# SANDBOX_NODES (inventories/sandbox/files/nodes.yml), SERVICES ("etcd sandbox").
+# SANDBOX_NODES (scripts/sandbox_nodes.yml), SERVICES ("etcd sandbox").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 state=${STATE_DIR:-$root/.demo}
@@ -11,8 +11,9 @@ venv=${VENV:-$root/.venv}
 etcd_port=${ETCD_PORT:-23790}
 etcd_peer_port=$((etcd_port + 1))
 sandbox_port=${SANDBOX_PORT:-16443}
-nodes=${SANDBOX_NODES:-$root/inventories/sandbox/files/nodes.yml}
-services=${SERVICES:-etcd sandbox}
+nodes=${SANDBOX_NODES:-$root/scripts/sandbox_nodes.yml}
+services=${SERVICES:-etcd sandbox hosts}
+inventory=${INVENTORY:-$root/inventories/sandbox/hosts.yml}
 export PYTHONPATH="$root/tests${PYTHONPATH:+:$PYTHONPATH}"
 
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -41,7 +42,7 @@ start_etcd() {
   setsid etcd --name okd-demo --data-dir "$state/etcd/data" \
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
     --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
-    --initial-cluster "okd-demo=http://127.0.0.1:$etcd_peer_port" --log-outputs "$state/etcd/etcd.log" \
+    --initial-cluster "okd-demo=http://127.0.0.1:$etcd_peer_port" --logger zap --log-outputs "$state/etcd/etcd.log" \
     </dev/null >/dev/null 2>&1 &
   echo $! > "$state/etcd.pid"
   wait_http "http://127.0.0.1:$etcd_port/health" 30 etcd
@@ -54,6 +55,23 @@ start_sandbox() {
     --pidfile "$state/sandbox.pid" --kubeconfig-out "$state/kubeconfig" \
     --state-dir "$state/sandbox" --nodes "$nodes" --log-file "$state/sandbox.log"
   wait_http "http://127.0.0.1:$sandbox_port/version" 30 "Kubernetes sandbox"
+}
+
+start_hosts() {
+  # The sandbox inventory's compute and network hosts are fake roots (a /proc, /sys,
+  # /lib/modules and /etc tree and a recording modprobe) that node_prep prepares for real.
+  local host
+  for host in $("$venv/bin/python" - "$inventory" <<'PY'
+import sys, yaml
+inv = yaml.safe_load(open(sys.argv[1]))['all']['children']
+names = set()
+for group in ('openstack_compute', 'openstack_network'):
+    names.update((inv.get(group) or {}).get('hosts') or {})
+print(' '.join(sorted(names)))
+PY
+  ); do
+    [ -d "$state/hosts/$host" ] || "$venv/bin/python" "$root/tests/integration/node_prep/fake_host.py" "$state/hosts/$host" >/dev/null
+  done
 }
 
 stop_one() {
