@@ -21,7 +21,10 @@ _NOT_SECRET_RE = re.compile(r'(^|_)(keystone|key_repository|keys_dir|keymap|key_
 DESCRIPTOR_WORDS = frozenset((
     'file', 'path', 'dir', 'directory', 'repository', 'ttl', 'time', 'timeout', 'expiration', 'expiry',
     'size', 'length', 'count', 'days', 'age', 'regex', 'description', 'roles', 'required', 'type',
-    'format', 'provider', 'algorithm', 'rounds', 'uuid', 'header', 'enabled'))
+    'format', 'provider', 'algorithm', 'rounds', 'uuid', 'header', 'enabled', 'name', 'domain', 'secure',
+    'httponly', 'samesite'))
+# A first word that makes the option a switch about secrets ("send_service_user_token").
+SWITCH_WORDS = frozenset(('send', 'use', 'enable', 'allow', 'require', 'include', 'check', 'validate', 'verify'))
 _WORD_SPLIT_RE = re.compile(r'[^a-z0-9]+')
 
 
@@ -29,7 +32,7 @@ def is_secret_name(name):
     """True when ``name`` (a key or the last segment of a key path) names a secret."""
     leaf = str(name).rstrip('/').rsplit('/', 1)[-1]
     words = [w for w in _WORD_SPLIT_RE.split(leaf.lower()) if w]
-    if len(words) > 1 and words[-1] in DESCRIPTOR_WORDS:
+    if len(words) > 1 and (words[-1] in DESCRIPTOR_WORDS or words[0] in SWITCH_WORDS):
         return False
     if _NOT_SECRET_RE.search(leaf):
         # Still a secret if another secret word appears ("keystone_password").
