@@ -78,7 +78,7 @@ stop_one() {
   if running "$1"; then
     kill "$(cat "$1")" 2>/dev/null || true
     for _ in $(seq 50); do running "$1" || break; sleep 0.1; done
-    running "$1" && kill -9 "$(cat "$1")" 2>/dev/null || true
+    if running "$1"; then kill -9 "$(cat "$1")" 2>/dev/null || true; fi
   fi
   rm -f "$1"
 }

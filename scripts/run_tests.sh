@@ -11,7 +11,7 @@ export ANSIBLE_COLLECTIONS_PATH="$root/.collections"
 export ANSIBLE_CONFIG="$root/ansible.cfg"
 export PYTHONPATH="$root/tests:$root/.collections${PYTHONPATH:+:$PYTHONPATH}"
 stages=${STAGES:-sanity lint pytest molecule}
-cd "$root"
+cd "$root" || exit 2
 mkdir -p tests/output
 declare -A result
 failed=0
@@ -27,12 +27,13 @@ stage() {  # name, command...
   [ $rc -eq 0 ] || failed=1
 }
 
+# Exit code 5 means "no tests collected": that is a failure here, never a pass.
+# shellcheck disable=SC2317  # called through stage()
 run_pytest() {
-  # Exit code 5 means "no tests collected": that is a failure here, never a pass.
   python -m pytest -p no:cacheprovider --junitxml=tests/output/junit.xml "$@"
   local rc=$?
-  if [ $rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; return 1; fi
-  return $rc
+  if [ "$rc" -eq 5 ]; then echo "pytest collected no tests: failing" >&2; return 1; fi
+  return "$rc"
 }
 
 for s in $stages; do

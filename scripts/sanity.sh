@@ -11,7 +11,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/okd-sanity.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 dest="$work/ansible_collections/openstack_k8s/deploy"
 mkdir -p "$dest"
-rsync -a --exclude .git --exclude .venv --exclude .collections --exclude build \
+rsync -a --exclude .git --exclude .venv --exclude .venv-openstack --exclude .venv-checkov --exclude .collections --exclude build \
   --exclude tests/output --exclude .pytest_cache --exclude __pycache__ --exclude .demo \
   --exclude bench/results "$root/" "$dest/"
 cd "$dest"

@@ -181,6 +181,24 @@ class K8sClient(object):
         self._dynamic = None
         self._resources = {}
 
+    def fork(self):
+        """A client for another thread: same connection, discovery and resource cache, own counters.
+
+        Resolve the kinds the thread uses (:meth:`resource`) before forking so the threads
+        only read the shared cache.
+        """
+        twin = K8sClient.__new__(K8sClient)
+        twin.timeout = self.timeout
+        twin.retries = self.retries
+        twin._sleep = self._sleep
+        twin._rng = random.Random(self._rng.random())
+        twin.requests = {}
+        twin.retried = 0
+        twin._api_client = self._api_client
+        twin._dynamic = self.dynamic
+        twin._resources = self._resources
+        return twin
+
     # -- plumbing ---------------------------------------------------------------------
     def _count(self, verb):
         self.requests[verb] = self.requests.get(verb, 0) + 1
