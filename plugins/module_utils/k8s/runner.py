@@ -1,0 +1,500 @@
+# -*- coding: utf-8 -*-
+# Copyright: openstack_k8s.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Roll out (or remove) OpenStack services: the logic behind ``k8s_openstack_service``.
+
+For each service: read its config subtree and the general keys from etcd, read the
+credentials Secret, render every manifest (the pure renderers in ``render/``), apply the
+phases in order with server-side apply (only what changed is sent), wait between phases
+with watches, prune what the service no longer renders, and return a result dict. The
+services of one call are independent (one wave) and run concurrently, one thread and
+one API client each. Nothing here exits the module; errors are exceptions carrying what
+the module reports.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import base64
+import copy
+import hashlib
+import json
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.apply import (
+    Applier, ApplyConflict, NOOP, canonical, normalize, object_ref, ref_label)
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import K8sClient, K8sError
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.prune import (
+    MANAGED_BY, MANAGED_BY_VALUE, NAME_LABEL, OWNED_KINDS, find_owned, plan_prune)
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.waiter import (
+    Waiter, WaitError, PREDICATES, readiness)
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.masking import MASK, scrub
+
+PART_OF = 'app.kubernetes.io/part-of'
+SPEC_HASH = 'openstack-k8s.io/spec-hash'
+CONFIG_CHECKSUM = 'openstack-k8s.io/config-checksum'
+CLUSTER_SCOPED = frozenset(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'PriorityClass', 'StorageClass',
+                            'CustomResourceDefinition', 'PersistentVolume'])
+WORKLOAD_KINDS = ('Deployment', 'StatefulSet', 'DaemonSet')
+
+
+class RolloutError(Exception):
+    """A service could not be rolled out; ``details`` is what the module returns with it."""
+
+    def __init__(self, message, **details):
+        super(RolloutError, self).__init__(message)
+        self.message = message
+        self.details = details
+
+
+# -- pure helpers ------------------------------------------------------------------------------
+def decode_secret_data(secret):
+    data = {}
+    for key, value in ((secret or {}).get('data') or {}).items():
+        data[key] = base64.b64decode(value or '').decode('utf-8')
+    for key, value in ((secret or {}).get('stringData') or {}).items():
+        data[key] = value
+    return data
+
+
+def service_config(flat, prefix, service):
+    """(general {KEY: value}, files {node_role: {file: {section: {key: value}}}}) of ``service``.
+
+    ``flat`` is {full key: value} as read from etcd under ``prefix``.
+    """
+    general, files = {}, {}
+    base = prefix.rstrip('/') + '/'
+    for key, value in flat.items():
+        if not key.startswith(base):
+            continue
+        parts = key[len(base):].split('/')
+        if len(parts) == 2 and parts[0] == 'general':
+            general[parts[1]] = value
+        elif len(parts) == 5 and parts[1] == service:
+            role, _svc, filename, section, option = parts
+            files.setdefault(role, {}).setdefault(filename, {}).setdefault(section, {})[option] = value
+    return general, files
+
+
+def versioned_job(manifest):
+    """A Job named after its spec, so a changed spec is a new Job (Jobs are immutable).
+
+    The renderer already names Jobs so (annotation ``openstack-k8s.io/spec-hash``); this
+    covers Jobs that come without it.
+    """
+    job = copy.deepcopy(manifest)
+    meta = job.setdefault('metadata', {})
+    if SPEC_HASH in (meta.get('annotations') or {}):
+        return job
+    base = meta['name']
+    digest = hashlib.sha256(canonical(job.get('spec') or {}).encode('utf-8')).hexdigest()[:10]
+    meta['name'] = '%s-%s' % (base[:63 - 11], digest)
+    meta.setdefault('annotations', {})[SPEC_HASH] = digest
+    return job
+
+
+def prepare(manifest, service, namespace):
+    """The manifest as we apply it: namespaced, labelled as the service's, Jobs versioned."""
+    obj = copy.deepcopy(manifest)
+    meta = obj.setdefault('metadata', {})
+    if obj.get('kind') not in CLUSTER_SCOPED:
+        meta.setdefault('namespace', namespace)
+    labels = meta.setdefault('labels', {})
+    labels.setdefault(MANAGED_BY, MANAGED_BY_VALUE)
+    labels.setdefault(PART_OF, 'openstack')
+    labels.setdefault(NAME_LABEL, service)
+    if obj.get('kind') == 'Job':
+        obj = versioned_job(obj)
+    return normalize(obj)
+
+
+def mask_object(obj, secret_values):
+    """A copy safe to show: Secret data masked whole, known secret values scrubbed anywhere."""
+    if obj is None:
+        return None
+    shown = copy.deepcopy(obj)
+    if shown.get('kind') == 'Secret':
+        for field in ('data', 'stringData'):
+            if isinstance(shown.get(field), dict):
+                shown[field] = dict((key, MASK) for key in shown[field])
+    text = json.dumps(shown, sort_keys=True)
+    values = [v for v in secret_values if v and len(v) >= 4]
+    if values:
+        text = scrub(text, [json.dumps(v)[1:-1] for v in values])
+    return json.loads(text)
+
+
+def config_checksum(objects):
+    """Checksum of the config the service's pods read: every Secret and ConfigMap it renders."""
+    parts = [(o['kind'], o['metadata']['name'], o.get('data') or {}, o.get('stringData') or {})
+             for o in objects if o.get('kind') in ('Secret', 'ConfigMap')]
+    return hashlib.sha256(canonical(sorted(parts, key=lambda p: (p[0], p[1]))).encode('utf-8')).hexdigest()
+
+
+# Rendered in the workloads phase but gating nothing: a ClusterIP Service is usable at once,
+# and a PodDisruptionBudget only limits evictions.
+NOT_WAITED = ('Service', 'PodDisruptionBudget')
+
+
+def wanted_waits(phase, objects):
+    """The objects of a phase that are waited for; a phase says ``wait: complete|ready|none``."""
+    mode = phase.get('wait')
+    if not mode or mode == 'none':
+        return []
+    return [o for o in objects if o.get('kind') in PREDICATES and o.get('kind') not in NOT_WAITED]
+
+
+# -- I/O ---------------------------------------------------------------------------------------
+def read_etcd(etcd_params):
+    """{full key: value} under the prefix, through the etcd adapter."""
+    from ansible_collections.openstack_k8s.deploy.plugins.module_utils.etcd.client import EtcdClient, EtcdError
+    params = dict(etcd_params)
+    prefix = params.pop('prefix', '/openstack') or '/openstack'
+    try:
+        with EtcdClient(**dict((k, v) for k, v in params.items() if v is not None)) as etcd:
+            found, _revision = etcd.read_prefix(prefix.rstrip('/') + '/')
+            return dict((key, value) for key, (value, _mod) in found.items()), dict(etcd.requests)
+    except EtcdError as exc:
+        raise RolloutError('cannot read the configuration from etcd: %s' % exc.message)
+
+
+class ServiceRollout(object):
+    """One service, one thread, one client."""
+
+    def __init__(self, entry, client, options, flat_config, credentials, render, clock=time.monotonic):
+        self.entry = entry
+        self.name = entry['name']
+        self.client = client
+        self.options = options
+        self.flat = flat_config
+        self.credentials = credentials
+        self.renderer = render
+        self.clock = clock
+        self.started = clock()
+        self.progress = []
+        self.phases = None
+        self.records, self.waited = [], []
+        self.applier = None
+        if client is not None:
+            self.attach(client)
+
+    def attach(self, client):
+        self.client = client
+        self.applier = Applier(client, check_mode=self.options.get('check_mode', False),
+                               force=self.options.get('force_conflicts', False))
+
+    def note(self, message):
+        self.progress.append('[%5.1fs] %s: %s' % (self.clock() - self.started, self.name, message))
+
+    def _render(self):
+        general, files = service_config(self.flat, self.options['prefix'], self.name)
+        phases = self.renderer(self.entry, general=general, files=files, credentials=self.credentials, options=self.options)
+        prepared = []
+        for phase in phases:
+            objects = [prepare(obj, self.name, self.options['namespace']) for obj in phase.get('objects') or []]
+            prepared.append(dict(phase, objects=objects))
+        return prepared
+
+    def render(self):
+        """Render (pure) before anything is written; raises RolloutError naming the fix."""
+        if self.options.get('state', 'present') != 'present':
+            self.phases = []
+            return self.phases
+        try:
+            self.phases = self._render()
+        except Exception as exc:  # pylint: disable=broad-except
+            if type(exc).__name__ not in ('RenderError', 'CatalogError', 'TreeError'):
+                raise
+            raise RolloutError('cannot render %s: %s' % (self.name, scrub(str(exc), self.credentials.values())))
+        return self.phases
+
+    def apply_phases(self):
+        """Apply the phases in order, waiting as each phase says. Pruning comes later (:meth:`finish`)."""
+        self.records, self.waited = [], []
+        deadline = self.started + float(self.options.get('wait_timeout') or 600)
+        for phase in self.phases:
+            for desired in phase['objects']:
+                record = self.applier.apply(desired)
+                self.records.append(record)
+                if record['changed']:
+                    self.note('%s %s (%s)' % (record['action'], ref_label(record), record['reason']))
+            applied = self.records[-len(phase['objects']):] if phase['objects'] else []
+            self.waited.extend(self._wait_phase(phase, applied, deadline))
+
+    def finish(self, live):
+        """Delete what the service owns in ``live`` but no longer renders; return the service's result."""
+        rendered = [obj for phase in self.phases for obj in phase['objects']]
+        pruned = []
+        for ref in plan_prune(live, rendered, self.name):
+            record = self.applier.delete(ref)
+            self.note('pruned %s' % ref_label(ref))
+            pruned.append(record)
+        records = self.records
+        secret_values = list(self.credentials.values())
+        objects = [dict(kind=r['kind'], name=r['name'], namespace=r.get('namespace'), action=r['action'], reason=r['reason'])
+                   for r in records]
+        return dict(
+            name=self.name,
+            state=self.options.get('state', 'present'),
+            changed=any(r['changed'] for r in records) or any(p['changed'] for p in pruned),
+            checksum=config_checksum(rendered) if rendered else None,
+            objects=objects,
+            pruned=[dict(kind=p['kind'], name=p['name'], namespace=p.get('namespace')) for p in pruned if p['changed']],
+            waited=self.waited,
+            progress=self.progress,
+            elapsed=round(self.clock() - self.started, 1),
+            diff=dict(before=[mask_object(r['before'], secret_values) for r in records if r['changed']]
+                      + [dict(kind=p['kind'], name=p['name']) for p in pruned if p['changed']],
+                      after=[mask_object(r['after'], secret_values) for r in records if r['changed']]),
+        )
+
+    def _wait_phase(self, phase, records, deadline):
+        if self.options.get('check_mode') or not self.options.get('wait', True):
+            return []
+        targets = wanted_waits(phase, [r['result'] or {} for r in records])
+        pending = []
+        for record in records:
+            result = record.get('result') or {}
+            if result.get('kind') not in [t.get('kind') for t in targets]:
+                continue
+            if record['action'] == NOOP and readiness(result).ready:
+                continue
+            pending.append(object_ref(result))
+        if not pending:
+            return []
+        self.note('phase %s: waiting for %s' % (phase.get('name'), ', '.join(ref_label(r) for r in pending)))
+        waiter = Waiter(self.client, progress=self.note, clock=self.clock)
+        remaining = deadline - self.clock()
+        return waiter.wait_for(pending, max(remaining, 0.0))
+
+
+def default_node_roles():
+    """``roles/catalog/files/node_roles.yml`` of this collection, when the caller gives none."""
+    import os
+    import yaml
+    path = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'roles', 'catalog', 'files', 'node_roles.yml')
+    if not os.path.isfile(path):
+        # Modules run from a zip without the roles: the caller must pass them.
+        raise RolloutError('variables.node_roles is required (the content of roles/catalog/files/node_roles.yml, '
+                           'or openstack_node_roles)')
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def default_render(entry, general, files, credentials, options):
+    """The catalog renderers: ``render/ini.py`` for the files, ``render/manifests.py`` for the objects."""
+    from ansible_collections.openstack_k8s.deploy.plugins.module_utils.render import ini, manifests
+    variables = options.get('variables') or {}
+    deployment = manifests.make_deployment(
+        placeholders=bool(options.get('placeholders')), namespace=options['namespace'], release=variables.get('release') or '2026.2',
+        node_roles=variables.get('node_roles') or default_node_roles(), general=general,
+        image=variables.get('image'), replicas=options.get('replicas') or {},
+        credentials_secret=options.get('credentials_secret') or 'openstack-credentials',
+        cluster_domain=variables.get('cluster_domain') or 'cluster.local', node_cidrs=variables.get('node_cidrs'),
+        storage_class=variables.get('storage_class'), region_name=variables.get('region_name') or 'RegionOne',
+        public_domain=variables.get('public_domain') or 'openstack.local')
+    values = dict(deployment['general'])
+    values.update(credentials)
+    keep = ()
+    if options.get('placeholders'):
+        # No cluster: every credential stays a $NAME placeholder, so no secret reaches the disk.
+        keep = tuple(secret['name'] for secret in entry.get('secrets') or [])
+    config_files = ini.render_config(files, values, keep=keep, formats=entry.get('config_formats'), prefix='%s: ' % entry['name'])
+    return manifests.render_service(entry, deployment, config_files)
+
+
+def read_credentials(client, namespace, secret_name, check_mode=False):
+    secret = client.get('v1', 'Secret', secret_name, namespace)
+    if secret is None and check_mode:
+        return None
+    if secret is None:
+        raise RolloutError('the credentials Secret %s/%s does not exist; run the credentials role '
+                           '(openstack_k8s.deploy.credentials) before deploying services' % (namespace, secret_name))
+    return decode_secret_data(secret)
+
+
+def run(params, check_mode=False, client_factory=None, render=None, etcd_reader=read_etcd):
+    """Roll out every service in ``params['services']`` concurrently; returns the module result.
+
+    ``params``: services (catalog entries), namespace, etcd (connection + prefix),
+    credentials_secret, replicas, variables, state, wait, wait_timeout, force_conflicts and
+    the Kubernetes connection options.
+    """
+    client_factory = client_factory or K8sClient
+    render = render or default_render
+    entries = params['services']
+    options = dict(namespace=params['namespace'], prefix=(params.get('etcd') or {}).get('prefix') or '/openstack',
+                   state=params.get('state') or 'present', wait=params.get('wait', True),
+                   wait_timeout=params.get('wait_timeout') or 600, replicas=params.get('replicas') or {},
+                   variables=params.get('variables') or {}, check_mode=check_mode,
+                   force_conflicts=params.get('force_conflicts', False),
+                   credentials_secret=params.get('credentials_secret'))
+    flat, etcd_requests = {}, {}
+    credentials = {}
+    setup_client = client_factory(params)
+    if options['state'] == 'present':
+        if check_mode and params.get('config_tree'):
+            # Check mode: the config role only predicted its etcd writes, so etcd still holds
+            # the old tree; predict from the tree it would have written.
+            flat = flat_from_tree(params['config_tree'], options['prefix'])
+        else:
+            flat, etcd_requests = etcd_reader(params['etcd'])
+        credentials = read_credentials(setup_client, options['namespace'], params['credentials_secret'], check_mode)
+        if credentials is None:
+            # Check mode before the credentials role ever ran: predict with $NAME placeholders.
+            credentials, options['placeholders'] = {}, True
+
+    results, errors = {}, {}
+    clients = [setup_client]
+    # Render every service first: a bad input fails here, before any write.
+    rollouts = []
+    for entry in entries:
+        rollout = ServiceRollout(entry, None, options, flat, credentials, render)
+        rollout.render()
+        rollouts.append(rollout)
+    # Resolve every kind once, then give each service a client sharing that discovery.
+    kinds = set(OWNED_KINDS) | set([('v1', 'Pod')])
+    kinds |= set((obj['apiVersion'], obj['kind']) for rollout in rollouts for phase in rollout.phases for obj in phase['objects'])
+    for api_version, kind in sorted(kinds):
+        try:
+            setup_client.resource(api_version, kind)
+        except K8sError as exc:
+            if exc.status != 404:
+                raise
+    for rollout in rollouts:
+        client = setup_client.fork() if hasattr(setup_client, 'fork') else client_factory(params)
+        clients.append(client)
+        rollout.attach(client)
+
+    def guarded(rollout, step):
+        """Run ``step`` for one service; an error is recorded against the service."""
+        name = rollout.entry['name']
+        try:
+            return step()
+        except WaitError as exc:
+            errors[name] = dict(msg='%s: %s' % (name, exc.message), wait=exc.to_dict(), progress=rollout.progress)
+        except ApplyConflict as exc:
+            errors[name] = dict(msg='%s: %s' % (name, exc.message), conflicts=exc.conflicts, object=exc.ref, progress=rollout.progress)
+        except K8sError as exc:
+            errors[name] = dict(msg='%s: Kubernetes API error %s %s: %s' % (name, exc.status, exc.reason or '', exc.message),
+                                status=exc.status, causes=exc.causes, progress=rollout.progress)
+        except RolloutError as exc:
+            errors[name] = dict(exc.details, msg='%s: %s' % (name, exc.message), progress=rollout.progress)
+        except Exception as exc:  # pylint: disable=broad-except
+            errors[name] = dict(msg='%s: %s: %s' % (name, type(exc).__name__, scrub(str(exc), credentials.values())),
+                                exception=scrub(traceback.format_exc(), credentials.values()), progress=rollout.progress)
+        return None
+
+    started = time.monotonic()
+    if len(rollouts) == 1:
+        guarded(rollouts[0], rollouts[0].apply_phases)
+    else:
+        with ThreadPoolExecutor(max_workers=min(len(rollouts), 16)) as pool:
+            list(pool.map(lambda rollout: guarded(rollout, rollout.apply_phases), rollouts))
+    # Prune after the whole wave succeeded per service: one list per kind for all of them.
+    succeeded = [rollout for rollout in rollouts if rollout.name not in errors]
+    if succeeded:
+        live = {}
+        try:
+            for obj in find_owned(setup_client, options['namespace'], [rollout.name for rollout in succeeded]):
+                live.setdefault(((obj.get('metadata') or {}).get('labels') or {}).get(NAME_LABEL), []).append(obj)
+        except K8sError as exc:
+            for rollout in succeeded:
+                errors[rollout.name] = dict(msg='%s: cannot list its objects to prune: %s' % (rollout.name, exc.message),
+                                            status=exc.status)
+            succeeded = []
+        for rollout in succeeded:
+            outcome = guarded(rollout, lambda rollout=rollout: rollout.finish(live.get(rollout.name, [])))
+            if outcome is not None:
+                results[rollout.name] = outcome
+    requests = {}
+    for client in clients:
+        for verb, count in client.requests.items():
+            requests[verb] = requests.get(verb, 0) + count
+    writes = sum(requests.get(v, 0) for v in ('apply', 'create', 'update', 'patch', 'delete'))
+    result = dict(
+        changed=any(r['changed'] for r in results.values()),
+        services=results,
+        requests=requests,
+        write_requests=writes,
+        etcd_requests=etcd_requests,
+        elapsed=round(time.monotonic() - started, 1),
+    )
+    if errors:
+        result['failed_services'] = errors
+        first = sorted(errors)[0]
+        result['msg'] = '; '.join(errors[name]['msg'] for name in sorted(errors))
+        result['failed'] = True
+        for key in ('wait', 'conflicts', 'object'):
+            if key in errors[first]:
+                result[key] = errors[first][key]
+    return result
+
+
+# -- render to a directory (no cluster, no etcd) ----------------------------------------------
+def flat_from_tree(tree, prefix):
+    """The tree as etcd holds it ({full key: string}), through the same flattening the config role uses."""
+    from ansible_collections.openstack_k8s.deploy.plugins.module_utils.etcd.tree import flatten
+    return dict(('%s/%s' % (prefix.rstrip('/'), key), value) for key, value in flatten(tree, check_secrets=False).items())
+
+
+def manifest_files(phases):
+    """{file name: object} in apply order: ``<NN>-<phase>-<kind>-<name>.yaml``."""
+    files = {}
+    index = 0
+    for phase in phases:
+        for obj in phase['objects']:
+            index += 1
+            files['%02d-%s-%s-%s.yaml' % (index, phase['name'], obj['kind'].lower(), obj['metadata']['name'])] = obj
+    return files
+
+
+def render_to_directory(params, check_mode=False, render=None):
+    """Write every service's manifests under ``render_dir/<service>/``; returns the module result.
+
+    Only files whose content changes are written; stale ``*.yaml`` files of a service folder
+    are removed. Credentials stay ``$NAME`` placeholders.
+    """
+    import os
+    import yaml
+    render = render or default_render
+    options = dict(namespace=params['namespace'], prefix=(params.get('etcd') or {}).get('prefix') or '/openstack',
+                   state='present', replicas=params.get('replicas') or {}, variables=params.get('variables') or {},
+                   credentials_secret=params.get('credentials_secret'), placeholders=True)
+    flat = flat_from_tree(params.get('config_tree') or {}, options['prefix'])
+    root = params['render_dir']
+    results = {}
+    for entry in params['services']:
+        rollout = ServiceRollout(entry, None, options, flat, {}, render)
+        rollout.render()
+        folder = os.path.join(root, entry['name'])
+        wanted = dict((name, yaml.safe_dump(obj, default_flow_style=False, sort_keys=True))
+                      for name, obj in manifest_files(rollout.phases).items())
+        existing = set(n for n in os.listdir(folder) if n.endswith('.yaml')) if os.path.isdir(folder) else set()
+        written, removed = [], sorted(existing - set(wanted))
+        for name, text in sorted(wanted.items()):
+            path = os.path.join(folder, name)
+            current = None
+            if name in existing:
+                with open(path) as handle:
+                    current = handle.read()
+            if current != text:
+                written.append(name)
+                if not check_mode:
+                    if not os.path.isdir(folder):
+                        os.makedirs(folder, 0o755)
+                    tmp = path + '.tmp'
+                    with open(tmp, 'w') as handle:
+                        handle.write(text)
+                    os.chmod(tmp, 0o644)
+                    os.rename(tmp, path)
+        if not check_mode:
+            for name in removed:
+                os.remove(os.path.join(folder, name))
+        results[entry['name']] = dict(name=entry['name'], changed=bool(written or removed), directory=folder,
+                                      files=sorted(wanted), written=written, removed=removed,
+                                      checksum=config_checksum([o for p in rollout.phases for o in p['objects']]))
+    return dict(changed=any(r['changed'] for r in results.values()), services=results, requests={}, write_requests=0,
+                etcd_requests={}, elapsed=0.0)
