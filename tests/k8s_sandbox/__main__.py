@@ -132,6 +132,7 @@ def serve(args):
     while not stop.wait(0.5):
         pass
     server.shutdown()
+    sandbox.execs.kill_all()
     sandbox.controllers.stop()
     flusher.join(timeout=5)
     return 0

@@ -14,6 +14,7 @@ from .admin import Admin
 from .api import Api, Route
 from .controllers import Controllers
 from .errors import Cause, invalid
+from .podexec import ExecRegistry
 from .resources import Registry, ResourceType
 from .store import Store
 
@@ -104,6 +105,7 @@ class Sandbox:
         self.faults.reseed(self.settings.get("fault_seed"))
         self.api = Api(self)
         self.admin = Admin(self)
+        self.execs = ExecRegistry()
         self.nodes = list(nodes) if nodes is not None else [dict(n) for n in DEFAULT_NODES]
         self.controllers = Controllers(self)
         schema.definitions()
@@ -137,6 +139,7 @@ class Sandbox:
                 "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "targetPort": 6443}]}})
 
     def reset(self, keep_settings=False):
+        self.execs.kill_all()
         if not keep_settings:
             self.update_settings(None, replace=True)
         self.controllers.forget()

@@ -78,6 +78,8 @@ class ResourceType:
                 sub_entry.update({"group": "policy", "version": "v1", "kind": "Eviction", "verbs": ["create"]})
             elif sub == "log":
                 sub_entry["verbs"] = ["get"]
+            elif sub == "exec":
+                sub_entry.update({"kind": "PodExecOptions", "verbs": ["create", "get"]})
             entries.append(sub_entry)
         return entries
 
@@ -88,7 +90,7 @@ def _builtin():
         rt("", "v1", "Namespace", "namespaces", namespaced=False, short_names=["ns"], subresources=("status",),
            verbs=["create", "delete", "get", "list", "patch", "update", "watch"]),
         rt("", "v1", "Node", "nodes", namespaced=False, short_names=["no"], subresources=("status",)),
-        rt("", "v1", "Pod", "pods", short_names=["po"], subresources=("eviction", "log", "status"), categories=["all"],
+        rt("", "v1", "Pod", "pods", short_names=["po"], subresources=("eviction", "exec", "log", "status"), categories=["all"],
            delete_returns_object=True),
         rt("", "v1", "Service", "services", short_names=["svc"], subresources=("status",), categories=["all"],
            delete_returns_object=True),

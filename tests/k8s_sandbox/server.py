@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from . import VERSION, errors, selectors
+from . import VERSION, errors, podexec, selectors
 from .api import Route
 from .errors import ApiError
 
@@ -197,6 +197,10 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def send_text(self, code, text):
+        """A plain-text answer (what the kubelet writes when it refuses a stream)."""
+        self._send(code, text)
+
     def _send_error(self, error):
         self._send(error.code, error.body(), list(error.headers.items()))
 
@@ -274,6 +278,10 @@ class Handler(BaseHTTPRequestHandler):
             return 200
         if parsed.kind == "missing":
             raise errors.not_found_path()
+        if route.subresource == "exec":
+            if method not in ("GET", "POST"):
+                raise errors.method_not_allowed()
+            return podexec.serve(self, route, query)
         self._check_accept()
         if entry["verb"] == "watch":
             return self._watch(route, query)

@@ -2,6 +2,8 @@
 import copy
 import fnmatch
 
+from .podexec import check_rules
+
 DEFAULTS = {
     # Seconds before a workload's pods turn ready (after each new generation).
     "ready_delay": 0.2,
@@ -32,6 +34,10 @@ DEFAULTS = {
     "fault_seed": 0,
     # Seconds after which watch streams are cut without a clean end (None = never).
     "watch_drop_after": None,
+    # pods/exec backends (k8s_sandbox.podexec): [{"name", "namespace", "labels", "container" (globs),
+    #   "mode": "local", "workdir", "env", "path_map", "timeout"}]; first match wins; no match = an
+    #   InternalError Status on the error channel. Nothing runs unless a rule is configured.
+    "exec": [],
 }
 
 
@@ -40,6 +46,8 @@ def merged(current, update):
     for key, value in (update or {}).items():
         if key not in DEFAULTS:
             raise KeyError("unknown sandbox setting %r (known: %s)" % (key, ", ".join(sorted(DEFAULTS))))
+        if key == "exec":
+            check_rules(value)
         result[key] = copy.deepcopy(value)
     return result
 

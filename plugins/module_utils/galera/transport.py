@@ -22,6 +22,7 @@ pod through the pod exec API of the official ``kubernetes`` client.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import json
 import os
 import time
 
@@ -227,6 +228,10 @@ class HostTransport(Transport):
         return self._wait_until_waiting(name, timeout)
 
 
+# The channel on which the API server sends the exec's final Status (v4.channel.k8s.io).
+EXEC_ERROR_CHANNEL = 3
+
+
 class KubernetesTransport(Transport):
     """Members are pods of the Galera StatefulSet; the script runs through the pod exec API.
 
@@ -278,8 +283,32 @@ class KubernetesTransport(Transport):
                         name, self.where(name), self.start_script, ' '.join(args), self.exec_timeout))
         finally:
             resp.close()
-        rc = resp.returncode
-        return (0 if rc is None else rc), ''.join(out), ''.join(err)
+        return self._exit_code(name, args, resp.read_channel(EXEC_ERROR_CHANNEL)), ''.join(out), ''.join(err)
+
+    def _exit_code(self, name, args, raw_status):
+        """The command's exit code from the Status the kubelet sends on the error channel.
+
+        Any Failure other than NonZeroExitCode (no such executable, container gone, runtime
+        error) is raised with the server's own message, not read as a number.
+        """
+        what = '%s (%s): %s %s' % (name, self.where(name), self.start_script, ' '.join(args))
+        if not raw_status:
+            raise TransportError('%s: the exec stream ended without a status' % what)
+        try:
+            status = json.loads(raw_status)
+        except ValueError:
+            raise TransportError('%s: unreadable exec status %r' % (what, raw_status[:200]))
+        if status.get('status') == 'Success':
+            return 0
+        causes = (status.get('details') or {}).get('causes') or []
+        if status.get('reason') == 'NonZeroExitCode':
+            for cause in causes:
+                if cause.get('reason') == 'ExitCode':
+                    try:
+                        return int(cause.get('message'))
+                    except (TypeError, ValueError):
+                        break
+        raise TransportError('%s: exec failed: %s' % (what, status.get('message') or raw_status[:200]))
 
     def ensure_waiting(self, name, timeout=300.0):
         return self._wait_until_waiting(name, timeout)
