@@ -185,15 +185,12 @@ kept:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.backup import runner
-from ansible_collections.openstack_k8s.deploy.plugins.module_utils.backup.manifest import ManifestError
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.backup.plan import BackupInputError
-from ansible_collections.openstack_k8s.deploy.plugins.module_utils.backup.script import ScriptError
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.backup.secretbox import (
-    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, SecretBoxError)
+    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY)
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.etcd.client import (
-    ETCD_IMPORT_ERROR, ETCD_LIBRARY, HAS_ETCD, EtcdError)
-from ansible_collections.openstack_k8s.deploy.plugins.module_utils.etcd.tree import TreeError
-from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, K8sError
+    ETCD_IMPORT_ERROR, ETCD_LIBRARY, HAS_ETCD)
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR
 
 
 def check_libraries(module):
@@ -218,14 +215,8 @@ def main():
         result = runner.run_backup(module.params, run_command, check_mode=module.check_mode)
     except BackupInputError as exc:
         module.fail_json(msg='invalid options, nothing was done: %s' % exc, errors=exc.errors)
-    except ScriptError as exc:
-        module.fail_json(msg=exc.message, reason=exc.reason, rc=exc.rc)
-    except (runner.BackupError, ManifestError, SecretBoxError, TreeError) as exc:
-        module.fail_json(msg=str(exc))
-    except EtcdError as exc:
-        module.fail_json(msg=exc.message, reason=exc.code)
-    except K8sError as exc:
-        module.fail_json(msg='credentials Secret: %s (HTTP %s)' % (exc.message, exc.status))
+    except runner.RUN_ERRORS as exc:
+        module.fail_json(**runner.failure(exc))
     for warning in result.pop('warnings', []):
         module.warn(warning)
     module.exit_json(**result)

@@ -33,12 +33,12 @@ from ansible_collections.openstack_k8s.deploy.plugins.module_utils.backup import
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.backup import plan as plan_lib
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.backup import secretbox
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.backup.script import (
-    BackupScript, connection_env, select, tables_of)
+    BackupScript, ScriptError, connection_env, select, tables_of)
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.credentials import MANAGED_LABELS, decode_data, encode_data
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.etcd import tree as tree_lib
-from ansible_collections.openstack_k8s.deploy.plugins.module_utils.etcd.client import ETCD_CONNECTION_SPEC, EtcdClient
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.etcd.client import ETCD_CONNECTION_SPEC, EtcdClient, EtcdError
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.etcd.runner import run_config_tree
-from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import K8S_CONNECTION_SPEC, K8sClient
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import K8S_CONNECTION_SPEC, K8sClient, K8sError
 
 DEFAULT_SCRIPT = '/usr/local/lib/openstack-k8s/openstack-backup.sh'
 ETCD_FILE = 'etcd.json'
@@ -98,6 +98,24 @@ class BackupError(RuntimeError):
         super(BackupError, self).__init__(message)
         self.message = message
         self.result = result or {}
+
+
+def failure(exc):
+    """The ``fail_json`` arguments for an error a backup or restore run raised, or None if unknown."""
+    if isinstance(exc, ScriptError):
+        return dict(msg=exc.message, reason=exc.reason, rc=exc.rc)
+    if isinstance(exc, (BackupError, manifest_lib.ManifestError, secretbox.SecretBoxError, tree_lib.TreeError)):
+        return dict(msg=str(exc))
+    if isinstance(exc, EtcdError):
+        return dict(msg=exc.message, reason=exc.code)
+    if isinstance(exc, K8sError):
+        return dict(msg='credentials Secret: %s (HTTP %s)' % (exc.message, exc.status))
+    return None
+
+
+# Everything failure() knows, for an except clause.
+RUN_ERRORS = (ScriptError, BackupError, manifest_lib.ManifestError, secretbox.SecretBoxError, tree_lib.TreeError,
+              EtcdError, K8sError)
 
 
 # -- shared helpers ------------------------------------------------------------------------
