@@ -96,3 +96,22 @@ def test_real_host_check_mode_changes_nothing(tmp_path):
     assert 'localhost' in recap, proc.stdout
     if proc.returncode != 0:
         assert 'not exist for kernel %s' % os.uname().release in ' '.join(proc.stdout.split()), proc.stdout
+
+
+def test_site_yml_host_prep_check_needs_no_etcd_and_changes_nothing(tmp_path):
+    """`site.yml --tags host_prep --check` runs with an inventory that has no etcd endpoints
+    (host preparation alone needs none) and leaves every host as it was."""
+    inventory, roots = fake_inventory(tmp_path)
+    inventory['all']['hosts'] = {'localhost': None}
+    (tmp_path / 'inventory.yml').write_text(yaml.safe_dump(inventory))
+    before = dict((host, fake_host.snapshot(root)) for host, root in roots.items())
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / '.collections'), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_RETRY_FILES_ENABLED='0', ANSIBLE_LOCALHOST_WARNING='0')
+    proc = subprocess.run([str(REPO / '.venv' / 'bin' / 'ansible-playbook'), '-i', str(tmp_path / 'inventory.yml'),
+                           str(REPO / 'playbooks' / 'site.yml'), '--tags', 'host_prep', '--check'],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert 'openstack_etcd_endpoints' not in proc.stdout
+    for host, root in roots.items():
+        after = dict((k, v) for k, v in fake_host.snapshot(root).items() if k != 'var/log/modprobe.calls')
+        assert after == dict((k, v) for k, v in before[host].items() if k != 'var/log/modprobe.calls'), host
