@@ -8,7 +8,7 @@ test: bootstrap-test
 	scripts/run_tests.sh
 
 bootstrap:
-	scripts/bootstrap.sh runtime
+	scripts/bootstrap.sh demo
 
 bootstrap-test:
 	scripts/bootstrap.sh test

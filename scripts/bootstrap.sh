@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the collection needs on a Debian 12 machine, as root:
-#   scripts/bootstrap.sh runtime   system packages for the demo + the controller venv
+#   scripts/bootstrap.sh runtime   the controller venv (requirements.txt) and etcd/openssl/rsync
+#   scripts/bootstrap.sh demo      runtime + what the local Kubernetes sandbox needs
 #   scripts/bootstrap.sh test      everything the test suite needs as well
 # Idempotent and quick when nothing is missing. The venv lives in .venv (override: VENV).
 set -euo pipefail
@@ -34,9 +35,14 @@ if [ "$profile" = test ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/sy
   systemctl stop mariadb etcd >/dev/null 2>&1 || true
 fi
 
-requirements=$root/requirements.txt
-[ "$profile" = test ] && requirements=$root/requirements-test.txt
-hash=$(cat "$root/requirements.txt" "$root/requirements-test.txt" "$root/constraints.txt" | sha256sum | cut -c1-16)
+case "$profile" in
+  runtime) requirements=$root/requirements.txt ;;
+  demo) requirements=$root/requirements-demo.txt ;;
+  test) requirements=$root/requirements-test.txt ;;
+  *) echo "usage: $0 runtime|demo|test" >&2; exit 2 ;;
+esac
+hash=$(cat "$root/requirements.txt" "$root/requirements-demo.txt" "$root/requirements-test.txt" "$root/constraints.txt" \
+  | sha256sum | cut -c1-16)
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
