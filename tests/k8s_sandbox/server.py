@@ -220,6 +220,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method):
         started = time.monotonic()
+        self._request_started = started
+        self._request_logged = False
+        self._request_entry = None
         split = urlsplit(self.path)
         path = split.path
         query = Query(split.query)
@@ -229,6 +232,8 @@ class Handler(BaseHTTPRequestHandler):
                  "subresource": None, "namespace": None, "name": None, "apply": False,
                  "dry_run": "dryRun" in query.values, "field_manager": query.get("fieldManager"),
                  "code": None, "fault": None}
+        if not path.startswith("/_sandbox"):
+            self._request_entry = entry
         try:
             if path.startswith("/_sandbox"):
                 if not self._authorized(path):
@@ -245,8 +250,25 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             if not path.startswith("/_sandbox"):
-                entry["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
-                self.sandbox.request_log.add(entry)
+                self._log_request(entry)
+
+    def send_response(self, code, message=None):
+        """Record the request as its status line goes out (watches and exec streams included), so a
+        client that has read its answer always finds the request in the log."""
+        entry = getattr(self, "_request_entry", None)
+        if entry is not None and not self._request_logged:
+            entry["code"] = code
+            self._log_request(entry)
+        super().send_response(code, message)
+
+    def _log_request(self, entry):
+        """Record a request once, timed to its status line. Dropped connections are recorded
+        before the drop, so a client that sees the connection close can already find its request."""
+        if self._request_logged:
+            return
+        self._request_logged = True
+        entry["duration_ms"] = round((time.monotonic() - self._request_started) * 1000, 3)
+        self.sandbox.request_log.add(entry)
 
     def _dispatch(self, method, path, query, body, entry):
         if not self._authorized(path):
@@ -267,7 +289,7 @@ class Handler(BaseHTTPRequestHandler):
         fault = self.sandbox.faults.decide(entry["verb"], path, entry["apply"])
         if fault is not None:
             entry["fault"] = fault["response"]
-            return self._inject(fault)
+            return self._inject(fault, entry)
         if parsed.kind == "document":
             if method != "GET":
                 raise errors.method_not_allowed()
@@ -299,13 +321,13 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(406, "NotAcceptable", "only the following media types are accepted: application/json, "
                            "application/yaml, application/json;stream=watch", {})
 
-    def _inject(self, fault):
+    def _inject(self, fault, entry):
         response = fault["response"]
-        if response == "drop":
-            self._drop()
-            return 0
-        if response == "timeout":
-            time.sleep(float(fault.get("timeout_seconds", 5)))
+        if response in ("drop", "timeout"):
+            if response == "timeout":
+                time.sleep(float(fault.get("timeout_seconds", 5)))
+            entry["code"] = 0
+            self._log_request(entry)
             self._drop()
             return 0
         code = int(response)
