@@ -630,7 +630,9 @@ class Controllers:
             claim_name = "%s-%s-%d" % (claim["metadata"]["name"], sts["metadata"]["name"], ordinal)
             volumes.append({"name": claim["metadata"]["name"], "persistentVolumeClaim": {"claimName": claim_name}})
             if store.get(("", "persistentvolumeclaims"), sts["metadata"].get("namespace"), claim_name) is None:
-                labels = dict(((sts["spec"].get("selector") or {}).get("matchLabels") or {}))
+                # As the StatefulSet controller does: the template's labels, the selector's on top.
+                labels = dict(((claim.get("metadata") or {}).get("labels") or {}))
+                labels.update((sts["spec"].get("selector") or {}).get("matchLabels") or {})
                 self._create(("", "persistentvolumeclaims"), {
                     "apiVersion": "v1", "kind": "PersistentVolumeClaim",
                     "metadata": {"name": claim_name, "namespace": sts["metadata"].get("namespace"), "labels": labels},

@@ -215,6 +215,28 @@ def test_claims_are_bound_by_default_storage_class(sandbox, client):
     del sandbox
 
 
+@pytest.mark.parametrize("template_labels, expected", [
+    (None, {"app": "db"}),
+    ({"tier": "data"}, {"app": "db", "tier": "data"}),
+    # The selector's labels win over a template label of the same name.
+    ({"app": "other", "tier": "data"}, {"app": "db", "tier": "data"}),
+])
+def test_statefulset_claims_carry_template_and_selector_labels(sandbox, client, template_labels, expected):
+    """The StatefulSet controller labels each claim with its template's labels, the selector's on top."""
+    template = {"metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    if template_labels:
+        template["metadata"]["labels"] = template_labels
+    body = manifests.statefulset("db", replicas=1, volumeClaimTemplates=[template])
+    client.resources.get(api_version="apps/v1", kind="StatefulSet").create(namespace="default", body=body)
+    claims = client.resources.get(api_version="v1", kind="PersistentVolumeClaim")
+    listing, ok = _wait_for(lambda: claims.get(namespace="default"), lambda found: len(found.items) == 1)
+    assert ok
+    assert listing.items[0].metadata.name == "data-db-0"
+    assert dict(listing.items[0].metadata.labels) == expected
+    del sandbox
+
+
 def test_pod_deletion_is_graceful(sandbox, client):
     """Deleting a running pod marks it (deletionTimestamp, deletionGracePeriodSeconds); it is gone
     once the kubelet has stopped it, and its ReplicaSet replaces it."""
