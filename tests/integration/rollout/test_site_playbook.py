@@ -243,3 +243,48 @@ def test_destroy_removes_services_and_keeps_data_and_credentials(site):
         assert site.live('apps/v1', kind, name) is None, name
     assert site.live('v1', 'Secret', 'openstack-credentials') is not None
     assert site.live('v1', 'PersistentVolumeClaim', 'data-mariadb-server-0') is not None
+
+
+@pytest.mark.parametrize('extra, refusal', [
+    ({'openstack_destroy_data': True}, 'openstack_destroy_data_confirm=openstack'),
+    ({'openstack_destroy_data': True, 'openstack_destroy_data_confirm': 'default'}, 'openstack_destroy_data_confirm=openstack'),
+])
+def test_destroy_data_needs_the_namespace_typed_out(site, extra, refusal):
+    """Deleting the data is refused before any write unless the namespace is typed out."""
+    assert site.run(openstack_enabled_services=['mariadb']).rc == 0
+    inventory = site.make_inventory(hosts=HOSTS, group_vars=dict(site.group_vars, openstack_enabled_services=['mariadb']),
+                                    name='destroy-refused')
+    site.sandbox.control.clear_request_log()
+    result = site.run_playbook('playbooks/destroy.yml', inventory, extra_vars=dict(extra, openstack_destroy_confirm=True))
+    assert result.rc != 0 and refusal in result.output, result.explain()
+    writes = [e for e in site.sandbox.control.request_log() if e['apply'] or e['verb'] in WRITE_VERBS]
+    assert writes == []
+    assert site.live('apps/v1', 'StatefulSet', 'mariadb-server') is not None
+
+
+def test_destroy_with_data_deletes_claims_credentials_and_tree_only(site):
+    """With the typed confirmation the claims, the credentials and the etcd tree go; foreign objects stay."""
+    assert site.run(openstack_enabled_services=['mariadb', 'rabbitmq']).rc == 0
+    from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import K8sClient
+    client = K8sClient({'kubeconfig': site.sandbox.kubeconfig})
+    foreign = {'apiVersion': 'v1', 'kind': 'PersistentVolumeClaim',
+               'metadata': {'name': 'someone-elses', 'namespace': 'openstack', 'labels': {'app': 'other'}},
+               'spec': {'accessModes': ['ReadWriteOnce'], 'resources': {'requests': {'storage': '1Gi'}}}}
+    client.create(foreign)
+    assert site.etcd.dump('/openstack')
+    inventory = site.make_inventory(hosts=HOSTS, group_vars=dict(site.group_vars, openstack_enabled_services=['mariadb', 'rabbitmq']),
+                                    name='destroy-data')
+    confirm = {'openstack_destroy_confirm': True, 'openstack_destroy_data': True, 'openstack_destroy_data_confirm': 'openstack'}
+    preview = site.run_playbook('playbooks/destroy.yml', inventory, extra_vars=confirm, check=True)
+    assert preview.rc == 0, preview.explain()
+    assert site.live('v1', 'PersistentVolumeClaim', 'data-mariadb-server-0') is not None
+    assert site.live('v1', 'Secret', 'openstack-credentials') is not None
+    result = site.run_playbook('playbooks/destroy.yml', inventory, extra_vars=confirm)
+    assert result.rc == 0, result.explain()
+    claims, _version = client.list('v1', 'PersistentVolumeClaim', namespace='openstack')
+    assert [c['metadata']['name'] for c in claims] == ['someone-elses']
+    assert site.live('v1', 'Secret', 'openstack-credentials') is None
+    assert site.etcd.dump('/openstack') == {}
+    assert site.live('v1', 'Namespace', 'openstack', namespace=None) is not None
+    again = site.run_playbook('playbooks/destroy.yml', inventory, extra_vars=confirm)
+    assert again.rc == 0 and again.changed('localhost') == 0, again.explain()
