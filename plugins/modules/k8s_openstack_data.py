@@ -42,7 +42,7 @@ options:
     default: []
   state:
     description:
-      - Only V(absent): the claims are deleted. Claims are created by the workloads, never by this module.
+      - Only V(absent), which deletes the claims. Claims are created by the workloads, never by this module.
     type: str
     choices: [absent]
     default: absent
