@@ -27,7 +27,10 @@ returns it: the service's rendered INI files. They go into one Secret per node r
 (``<service>-config-<role>``); each pod mounts the files it names and carries their
 checksum in ``openstack-k8s.io/config-checksum``, so a config change rolls exactly the
 pods that read the changed file. Credentials never appear in any object but that Secret:
-pods read them from the credentials Secret with ``secretKeyRef``.
+pods read them as files projected from the credentials Secret (read-only, mode 0440, group
+``fsGroup``), by convention under :data:`CREDENTIALS_DIR`, never as environment variables.
+Every container's root filesystem is read-only unless its catalog entry says otherwise;
+each gets an emptyDir at ``/tmp`` and writes elsewhere only to the volumes it declares.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -50,6 +53,9 @@ PLACEHOLDER_ANNOTATION = 'openstack-k8s.io/placeholders'
 TOOLBOX_IMAGE = 'kolla-toolbox'
 DB_CLIENT_IMAGE = 'mariadb-server'
 MQ_CLIENT_IMAGE = 'rabbitmq'
+# Where a pod finds the credentials it reads, one file per credential name (a projection
+# of the credentials Secret): scripts read ``$(cat /run/secrets/openstack-k8s/NAME)``.
+CREDENTIALS_DIR = '/run/secrets/openstack-k8s'
 # Filled in where the catalog says nothing, so that every container is bounded.
 DEFAULT_RESOURCES = {'requests': {'cpu': '100m', 'memory': '128Mi'}, 'limits': {'cpu': '2', 'memory': '1Gi'}}
 PHASES = ('config', 'db-init', 'db-sync', 'bootstrap', 'register', 'workloads', 'post')
@@ -239,10 +245,21 @@ def _probe(spec):
     return action
 
 
+def read_only_root(spec):
+    """True unless the catalog spec says its container must write its root filesystem."""
+    return bool((spec.get('security') or {}).get('read_only_root_filesystem', True))
+
+
+def credential_files(names, name='credentials', path=CREDENTIALS_DIR):
+    """A catalog volume projecting credentials ``names`` as files ``<path>/<NAME>`` (read-only, mode 0440)."""
+    return {'name': name, 'path': path, 'read_only': True,
+            'credentials': {'items': dict((cred, cred) for cred in names)}}
+
+
 def _security(spec):
     security = spec.get('security') or {}
     uid = security.get('run_as_user', 0)
-    container = {'seccompProfile': {'type': 'RuntimeDefault'}}
+    container = {'seccompProfile': {'type': 'RuntimeDefault'}, 'readOnlyRootFilesystem': read_only_root(spec)}
     if security.get('privileged'):
         container.update({'privileged': True, 'runAsUser': uid})
     else:
@@ -255,7 +272,6 @@ def _security(spec):
             'runAsUser': uid,
             'runAsGroup': security.get('run_as_group', uid),
             'runAsNonRoot': uid != 0,
-            'readOnlyRootFilesystem': bool(security.get('read_only_root_filesystem', False)),
         })
     pod = {}
     if security.get('fs_group') is not None:
@@ -322,9 +338,22 @@ class _Context(object):
                                'readOnly': True})
             volumes.append({'name': 'config', 'secret': {'secretName': config_secret_name(self.name, role),
                                                          'items': items, 'defaultMode': 0o440}})
-        for vol in spec.get('volumes') or []:
+        spec_volumes = list(spec.get('volumes') or [])
+        if read_only_root(spec) and not [v for v in spec_volumes if v['path'].rstrip('/') == '/tmp']:
+            # Every program may want a scratch directory: a read-only root still gets /tmp.
+            if [v for v in spec_volumes if v['name'] == 'tmp']:
+                raise RenderError('%s %s: the volume named tmp is not mounted at /tmp; rename it (a read-only root '
+                                  'filesystem gets an emptyDir named tmp at /tmp)' % (self.name, where))
+            spec_volumes.append({'name': 'tmp', 'path': '/tmp', 'empty_dir': {}})
+        security = spec.get('security') or {}
+        if ([v for v in spec_volumes if 'credentials' in v] and security.get('run_as_user', 0) != 0
+                and security.get('fs_group') is None):
+            raise RenderError('%s %s: credentials are mounted as files readable by their group only; set '
+                              'security.fs_group (the group of run_as_user) so the container can read them'
+                              % (self.name, where))
+        for vol in spec_volumes:
             mount = {'name': vol['name'], 'mountPath': vol['path']}
-            if vol.get('read_only'):
+            if vol.get('read_only') or 'credentials' in vol:
                 mount['readOnly'] = True
             if vol.get('sub_path'):
                 mount['subPath'] = vol['sub_path']
@@ -446,16 +475,24 @@ run_sql() { mariadb --host="$DB_HOST" --port="$DB_PORT" --user=root --batch -e "
 '''
 
 
+def _read_credential(var, name, export=False):
+    """Shell lines setting ``var`` from the credential file ``name`` (``set -e`` stops on a missing file)."""
+    lines = ['%s=$(cat %s/%s)' % (var, CREDENTIALS_DIR, name)]
+    if export:
+        lines.append('export %s' % var)
+    return lines
+
+
 def _db_init_spec(ctx):
     databases = ctx.entry.get('databases') or []
-    env = [{'name': 'DB_HOST', 'value': '$DB_HOST'}, {'name': 'DB_PORT', 'value': '$DB_PORT'},
-           {'name': 'MYSQL_PWD', 'secret': 'MARIADB_ROOT_PASSWORD'}]
-    lines = [_DB_INIT_SCRIPT]
+    env = [{'name': 'DB_HOST', 'value': '$DB_HOST'}, {'name': 'DB_PORT', 'value': '$DB_PORT'}]
+    # The client reads the root password from MYSQL_PWD, set in the script's own environment only.
+    lines = [_DB_INIT_SCRIPT] + _read_credential('MYSQL_PWD', 'MARIADB_ROOT_PASSWORD', export=True)
     passwords = []
     for database in databases:
         if database['password'] not in passwords:
             passwords.append(database['password'])
-            env.append({'name': 'DB_PASSWORD_%d' % (len(passwords) - 1), 'secret': database['password']})
+            lines.extend(_read_credential('DB_PASSWORD_%d' % (len(passwords) - 1), database['password']))
         var = 'DB_PASSWORD_%d' % passwords.index(database['password'])
         lines.append('pw=$(sql_quote "$%s")' % var)
         lines.append('run_sql "CREATE DATABASE IF NOT EXISTS \\`%s\\`;'
@@ -464,15 +501,20 @@ def _db_init_spec(ctx):
                      " GRANT ALL PRIVILEGES ON \\`%s\\`.* TO '%s'@'%%';\""
                      % (database['name'], database['user'], database['user'], database['name'], database['user']))
     return {'image': DB_CLIENT_IMAGE, 'command': ['/bin/sh', '-ec', '\n'.join(lines) + '\n'], 'env': env,
-            'security': {'run_as_user': 42434}}
+            'volumes': [credential_files(['MARIADB_ROOT_PASSWORD'] + passwords)],
+            'security': {'run_as_user': 42434, 'run_as_group': 42434, 'fs_group': 42434}}
 
 
 def _mq_init_spec(ctx):
     messaging = ctx.entry['messaging']
     domain = ctx.deployment['cluster_domain']
     node = 'rabbit@rabbitmq-0.rabbitmq-nodes.%s.svc.%s' % (ctx.namespace, domain)
+    # The CLI reads the Erlang cookie from $HOME/.erlang.cookie, which must be private to its owner.
     script = '\n'.join([
-        'ctl() { rabbitmqctl --longnames --erlang-cookie "$ERLANG_COOKIE" -n %s "$@"; }' % _quote(node),
+        'umask 077',
+        'cat %s/RABBITMQ_ERLANG_COOKIE > "$HOME/.erlang.cookie"' % CREDENTIALS_DIR,
+    ] + _read_credential('MQ_PASSWORD', messaging['password']) + [
+        'ctl() { rabbitmqctl --longnames -n %s "$@"; }' % _quote(node),
         'if ctl list_users --silent | cut -f1 | grep -qx %s; then' % _quote(messaging['user']),
         '  ctl change_password %s "$MQ_PASSWORD"' % _quote(messaging['user']),
         'else',
@@ -481,17 +523,18 @@ def _mq_init_spec(ctx):
         "ctl set_permissions -p / %s '.*' '.*' '.*'" % _quote(messaging['user']),
     ]) + '\n'
     return {'image': MQ_CLIENT_IMAGE, 'command': ['/bin/sh', '-ec', script],
-            'env': [{'name': 'ERLANG_COOKIE', 'secret': 'RABBITMQ_ERLANG_COOKIE'},
-                    {'name': 'MQ_PASSWORD', 'secret': messaging['password']},
-                    {'name': 'HOME', 'value': '/tmp'}],
-            'volumes': [{'name': 'tmp', 'path': '/tmp', 'empty_dir': {}}],
-            'security': {'run_as_user': 42439}}
+            'env': [{'name': 'HOME', 'value': '/tmp'}],
+            'volumes': [{'name': 'tmp', 'path': '/tmp', 'empty_dir': {}},
+                        credential_files(['RABBITMQ_ERLANG_COOKIE', messaging['password']])],
+            'security': {'run_as_user': 42439, 'run_as_group': 42439, 'fs_group': 42439}}
 
 
 def _register_spec(ctx):
     keystone = ctx.entry['keystone']
     general = ctx.deployment['general']
-    lines = ['openstack project create --or-show --domain default service >/dev/null']
+    lines = _read_credential('OS_PASSWORD', 'KEYSTONE_ADMIN_PASSWORD', export=True)
+    credentials = ['KEYSTONE_ADMIN_PASSWORD']
+    lines.append('openstack project create --or-show --domain default service >/dev/null')
     env = [{'name': 'OS_AUTH_URL', 'value': '$KEYSTONE_INTERNAL_URL/v3'},
            {'name': 'OS_IDENTITY_API_VERSION', 'value': '3'},
            {'name': 'OS_INTERFACE', 'value': 'internal'},
@@ -499,8 +542,7 @@ def _register_spec(ctx):
            {'name': 'OS_USERNAME', 'value': 'admin'},
            {'name': 'OS_PROJECT_NAME', 'value': 'admin'},
            {'name': 'OS_USER_DOMAIN_NAME', 'value': 'Default'},
-           {'name': 'OS_PROJECT_DOMAIN_NAME', 'value': 'Default'},
-           {'name': 'OS_PASSWORD', 'secret': 'KEYSTONE_ADMIN_PASSWORD'}]
+           {'name': 'OS_PROJECT_DOMAIN_NAME', 'value': 'Default'}]
     for service in keystone.get('services') or []:
         lines.append('svc=$(openstack service list -f value -c ID -c Type | awk -v t=%s \'$2 == t {print $1; exit}\')'
                      % _quote(service['type']))
@@ -517,7 +559,9 @@ def _register_spec(ctx):
                          % (interface, _quote(url), _quote(url)))
     user = keystone.get('user')
     if user:
-        env.append({'name': 'SERVICE_PASSWORD', 'secret': user['password']})
+        lines.extend(_read_credential('SERVICE_PASSWORD', user['password']))
+        if user['password'] not in credentials:
+            credentials.append(user['password'])
         project = user.get('project', 'service')
         lines.append('openstack user create --or-show --domain default --password "$SERVICE_PASSWORD" %s >/dev/null'
                      % _quote(user['name']))
@@ -527,8 +571,8 @@ def _register_spec(ctx):
             lines.append('openstack role add --project %s --user %s %s'
                          % (_quote(project), _quote(user['name']), _quote(role)))
     return {'image': TOOLBOX_IMAGE, 'command': ['/bin/sh', '-ec', '\n'.join(lines) + '\n'], 'env': env,
-            'volumes': [{'name': 'tmp', 'path': '/tmp', 'empty_dir': {}}],
-            'security': {'run_as_user': 42401}}
+            'volumes': [{'name': 'tmp', 'path': '/tmp', 'empty_dir': {}}, credential_files(credentials)],
+            'security': {'run_as_user': 42401, 'run_as_group': 42401, 'fs_group': 42401}}
 
 
 # --------------------------------------------------------------------------- workloads

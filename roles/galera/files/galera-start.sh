@@ -40,6 +40,8 @@
 #   GALERA_CLIENT_DEFAULTS  a client option file (credentials) used instead of the above []
 #   MARIADB_ROOT_PASSWORD   when set (and no GALERA_CLIENT_DEFAULTS), "info" logs in as root
 #                           with it over the socket (passed in MYSQL_PWD, never on argv)
+#   MARIADB_ROOT_PASSWORD_FILE  the same, read from this file (a Secret volume) when
+#                           MARIADB_ROOT_PASSWORD is not set; unreadable: a status_error line
 #   GALERA_MY_PRINT_DEFAULTS  option file reader                     [my_print_defaults]
 #   GALERA_RUN_AS           user mariadbd drops to when started as root            [mysql]
 #   GALERA_PEERS            host:port list (comma separated) of the peers' Galera
@@ -263,6 +265,13 @@ cmd_info() {
             set -- --defaults-file="$GALERA_CLIENT_DEFAULTS"
         elif [ -n "${MARIADB_ROOT_PASSWORD:-}" ]; then
             export MYSQL_PWD="$MARIADB_ROOT_PASSWORD"
+            set -- --no-defaults --user=root
+        elif [ -n "${MARIADB_ROOT_PASSWORD_FILE:-}" ]; then
+            if ! MYSQL_PWD=$(cat "$MARIADB_ROOT_PASSWORD_FILE" 2>/dev/null); then
+                printf 'status_error\tMARIADB_ROOT_PASSWORD_FILE %s is not readable\n' "$MARIADB_ROOT_PASSWORD_FILE"
+                return 0
+            fi
+            export MYSQL_PWD
             set -- --no-defaults --user=root
         else
             set -- --no-defaults --user="${GALERA_CLIENT_USER:-$(id -un)}"

@@ -5,8 +5,9 @@ created in the Kubernetes sandbox: a 3-replica StatefulSet ``mariadb-server`` wh
 ``galera-start.sh run``. The module reaches each pod only through the pod exec API
 (``kubernetes.stream``), exactly as on a cluster; the sandbox's exec backend runs each exec
 locally in that pod's member directory of the Galera harness (``harness.galera``: data dir,
-my.cnf, control dir), with the pod's environment (the Secret-backed root password included)
-and the container path of the scripts volume mapped to ``roles/galera/files``.
+my.cnf, control dir), with the pod's environment and the container path of the scripts volume
+mapped to ``roles/galera/files``; the root password file the pod mounts from the credentials
+Secret (``MARIADB_ROOT_PASSWORD_FILE``) is laid out in the member directory.
 
 What a kubelet does besides exec - run the container's command and restart it when it exits -
 is played by ``ContainerStandIn``: per pod, ``galera-start.sh run`` with the same member
@@ -50,6 +51,16 @@ def member_env(member):
     env = member.start_script_env()
     env["GALERA_POLL_INTERVAL"] = "0.2"
     return env
+
+
+def credential_files_env(member):
+    """The credentials volume of the rendered pod, laid out in the member directory (its env points at it)."""
+    directory = member.dir / "credentials"
+    directory.mkdir(exist_ok=True)
+    for name, value in CREDENTIALS.items():
+        (directory / name).write_text(value)
+        (directory / name).chmod(0o400)
+    return {"MARIADB_ROOT_PASSWORD_FILE": str(directory / "MARIADB_ROOT_PASSWORD")}
 
 
 class ContainerStandIn:
@@ -106,7 +117,8 @@ def galera_pods(sandbox, galera_cluster_factory):
     pods = ["%s-%d" % (STATEFULSET, i) for i in range(len(cluster))]
     sandbox.control.settings(exec=[
         {"namespace": NAMESPACE, "name": pod, "container": CONTAINER, "mode": "local", "workdir": str(member.dir),
-         "env": member_env(member), "path_map": {SCRIPTS_MOUNT: str(START_SCRIPT.parent)}}
+         "env": dict(member_env(member), **credential_files_env(member)),
+         "path_map": {SCRIPTS_MOUNT: str(START_SCRIPT.parent)}}
         for pod, member in zip(pods, cluster.members)])
     dynamic = sandbox.dynamic_client()
     core = CoreV1Api(sandbox.api_client())

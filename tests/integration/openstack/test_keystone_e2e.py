@@ -3,9 +3,11 @@
 1. The catalog is rendered with the general values pointed at this machine: the database
    at the session's MariaDB fixture, Keystone's URLs at a loopback port.
 2. The Jobs of Keystone's ``db-init``, ``db-sync`` and ``bootstrap`` phases run their own
-   container command and environment (credentials from the generated Secret values),
-   with the files their pods mount laid out in a temp dir: keystone.conf from the config
-   Secret, the Fernet and credential keys from the credentials Secret. The rendered
+   container command and environment, with the files their pods mount laid out in a temp
+   dir: keystone.conf from the config Secret, the Fernet and credential keys and the
+   credential files their scripts read from the credentials Secret (each Job's credential
+   mounts in a directory of its own, their container paths mapped to it in the command,
+   as a volume mount would place them). The rendered
    keystone.conf is used as is, but for the paths of those mounts and an in-process cache
    instead of the memcached cluster.
 3. Keystone's WSGI application (the one the catalog's uwsgi command names) serves on loopback.
@@ -88,6 +90,30 @@ class Pods(object):
         env.update(self.extra_env)
         return env
 
+    def credential_mounts(self, job):
+        """Lay out the credentials Secret volumes of a Job's pod in a directory of that Job: ``{mountPath: dir}``."""
+        pod = job['spec']['template']['spec']
+        volumes = dict((v['name'], v) for v in pod.get('volumes') or [])
+        mapping = {}
+        for mount in pod['containers'][0].get('volumeMounts') or []:
+            volume = volumes.get(mount['name']) or {}
+            if (volume.get('secret') or {}).get('secretName') != 'openstack-credentials':
+                continue
+            target = self.root / 'jobs' / job['metadata']['name'] / mount['mountPath'].lstrip('/')
+            target.mkdir(parents=True, exist_ok=True)
+            for item in volume['secret']['items']:
+                (target / item['path']).write_text(self.cloud.credentials[item['key']], encoding='utf-8')
+                (target / item['path']).chmod(0o400)
+            mapping[mount['mountPath']] = str(target)
+        return mapping
+
+    @staticmethod
+    def localize(arg, mapping):
+        """``arg`` with each container mount path replaced by where it is laid out here."""
+        for path in sorted(mapping, key=len, reverse=True):
+            arg = arg.replace(path, mapping[path])
+        return arg
+
     def run_job(self, job, timeout=600):
         """Run a Job's container like Kubernetes: restarted on failure up to its backoffLimit.
 
@@ -98,10 +124,12 @@ class Pods(object):
         spec = job['spec']
         container = spec['template']['spec']['containers'][0]
         venv = self.venv.client if '/kolla-toolbox:' in container['image'] else self.venv
+        mapping = self.credential_mounts(job)
+        command = [self.localize(arg, mapping) for arg in container['command'] + (container.get('args') or [])]
         started = time.monotonic()
         failures = []
         for _attempt in range(spec.get('backoffLimit', 6) + 1):
-            result = subprocess.run(container['command'] + (container.get('args') or []), capture_output=True,
+            result = subprocess.run(command, capture_output=True,
                                     text=True, env=venv.env(**self.env(container)), timeout=timeout, check=False,
                                     cwd=str(self.root))
             if result.returncode == 0:
@@ -268,7 +296,10 @@ def _admin_env(keystone):
     cloud = keystone['cloud']
     job = _jobs(cloud.phases(_registering(cloud)[0]), 'register')[0]
     env = keystone['pods'].env(job['spec']['template']['spec']['containers'][0])
-    return dict((k, v) for k, v in env.items() if k.startswith('OS_'))
+    env = dict((k, v) for k, v in env.items() if k.startswith('OS_'))
+    # The Job's script reads the admin password from its credential file (OS_PASSWORD is not in its env).
+    env['OS_PASSWORD'] = cloud.credentials['KEYSTONE_ADMIN_PASSWORD']
+    return env
 
 
 def _expected_catalog(cloud):

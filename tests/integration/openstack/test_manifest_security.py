@@ -99,22 +99,11 @@ def scan(checkov_venv, cloud, tmp_path_factory, tier_timings):
     return {'report': report, 'skips': skips, 'used': used, 'objects': objects}
 
 
-# Findings not fixed yet, tracked on the project's issue for this tier. They are excluded
-# from the gate below, and the strict xfail test fails as soon as they are gone, so this
-# list can only shrink.
-KNOWN_OPEN = {
-    'CKV_K8S_22': 'read-only root filesystem: needs emptyDir volumes for every path each service writes',
-    'CKV_K8S_35': 'credentials as environment variables in the init/register Jobs and the mariadb and rabbitmq '
-                  'StatefulSets: should be mounted as files',
-}
-
-
-def _findings(scan, check_ids=None, exclude=()):
+def _findings(scan):
     results = scan['report'].get('results') or {}
     failed = results.get('failed_checks') or []
     return sorted('%s %s (%s) in %s' % (f['check_id'], f['resource'], f['check_name'], pathlib.Path(f['file_path']).name)
-                  for f in failed
-                  if (check_ids is None or f['check_id'] in check_ids) and f['check_id'] not in exclude)
+                  for f in failed)
 
 
 def test_every_manifest_passes_the_kubernetes_checks(scan):
@@ -123,15 +112,9 @@ def test_every_manifest_passes_the_kubernetes_checks(scan):
     assert summary.get('passed', 0) > 0 and summary.get('resource_count', 0) >= len(scan['objects']), (
         'checkov did not scan every manifest: %s for %d objects' % (summary, len(scan['objects'])))
     assert summary.get('parsing_errors', 0) == 0, summary
-    lines = _findings(scan, exclude=KNOWN_OPEN)
+    lines = _findings(scan)
     assert not lines, ('checkov findings (fix the renderer or the catalog, or list the exception with its reason '
                        'in tests/security/checkov-skips.yml):\n  ' + '\n  '.join(lines))
-
-
-@pytest.mark.xfail(strict=True, reason='open findings: ' + '; '.join('%s: %s' % item for item in sorted(KNOWN_OPEN.items())))
-def test_known_open_findings_are_fixed(scan):
-    lines = _findings(scan, check_ids=KNOWN_OPEN)
-    assert not lines, '%d open findings:\n  %s' % (len(lines), '\n  '.join(lines))
 
 
 def test_every_exception_has_a_reason_and_matches_an_object(scan):

@@ -12,6 +12,7 @@ import base64
 import copy
 import hashlib
 import pathlib
+import re
 import shutil
 import subprocess
 import time
@@ -353,9 +354,11 @@ def test_galera_runs_the_start_script_from_a_configmap_with_passwords_from_the_c
     [init] = sts['spec']['template']['spec']['initContainers']
     assert init['name'] == 'initialize' and init['volumeMounts'] == container['volumeMounts']
     assert init['env'] == container['env'] and 'readinessProbe' not in init
-    refs = dict((e['name'], e['valueFrom']['secretKeyRef']['key']) for e in container['env'] if 'valueFrom' in e
-                and 'secretKeyRef' in e['valueFrom'])
-    assert refs == {'MARIADB_ROOT_PASSWORD': 'MARIADB_ROOT_PASSWORD', 'MARIADB_SST_PASSWORD': 'MARIADB_SST_PASSWORD'}
+    # The passwords are files of the credentials Secret; the environment only says where.
+    files = dict((e['name'], e['value']) for e in container['env'] if e['name'].endswith('PASSWORD_FILE'))
+    assert files == {'MARIADB_ROOT_PASSWORD_FILE': m.CREDENTIALS_DIR + '/MARIADB_ROOT_PASSWORD',
+                     'MARIADB_SST_PASSWORD_FILE': m.CREDENTIALS_DIR + '/MARIADB_SST_PASSWORD'}
+    assert mounts['credentials'] == m.CREDENTIALS_DIR
     assert {'name': 'REPLICAS', 'value': '3'} in container['env']
     assert sts['spec']['podManagementPolicy'] == 'Parallel'
 
@@ -524,3 +527,149 @@ def test_inline_scripts_pass_shellcheck(where, shell, script, tmp_path):
         check = subprocess.run(['shellcheck', '-s', dialect, '-S', 'warning', str(path)], capture_output=True, text=True,
                                check=False)
         assert check.returncode == 0, check.stdout
+
+
+# --------------------------------------------------------------------------- credentials as files, read-only roots
+
+def _all_pod_templates():
+    """``[(service, object name, pod template, claim names)]`` of every deploy and upgrade pod of the catalog."""
+    out = []
+    files_of = dict((name, ini.render_config(CATALOG[name].get('config') or {},
+                                             dict(deployment()['general'], **CREDENTIALS),
+                                             formats=CATALOG[name].get('config_formats'))) for name in NAMES)
+    for name in NAMES:
+        objs = objects(name)
+        for step in ('expand', 'migrate', 'contract'):
+            objs = objs + m.render_upgrade_jobs(CATALOG[name], deployment(), files_of[name], step)
+        for obj in objs:
+            if obj['kind'] in POD_KINDS:
+                claims = set(c['metadata']['name'] for c in obj['spec'].get('volumeClaimTemplates') or [])
+                out.append((name, obj['metadata']['name'], obj['spec']['template'], claims))
+    return out
+
+
+ALL_PODS = _all_pod_templates()
+POD_IDS = [p[1] for p in ALL_PODS]
+CREDENTIAL_FILE_RE = re.compile(re.escape(m.CREDENTIALS_DIR) + r'/([A-Z0-9_]+)')
+
+
+def _containers(template):
+    return template['spec'].get('initContainers', []) + template['spec']['containers']
+
+
+def _texts(container):
+    """Everything a container runs or is told: command, args, literal env values."""
+    return list(container.get('command') or []) + list(container.get('args') or []) + [
+        e['value'] for e in container.get('env') or [] if 'value' in e]
+
+
+@pytest.mark.parametrize('name, workload, template, claims', ALL_PODS, ids=POD_IDS)
+def test_credentials_are_files_read_only_to_the_pod_group(name, workload, template, claims):
+    volumes = dict((v['name'], v) for v in template['spec'].get('volumes') or [])
+    for container in _containers(template):
+        assert not [e['name'] for e in container.get('env') or [] if 'secretKeyRef' in e.get('valueFrom', {})], (
+            '%s/%s takes a credential from its environment' % (workload, container['name']))
+        assert not [s for s in container.get('envFrom') or [] if 'secretRef' in s]
+        read = set(n for text in _texts(container) for n in CREDENTIAL_FILE_RE.findall(text))
+        mounted = {}
+        for mount in container.get('volumeMounts') or []:
+            secret = (volumes.get(mount['name']) or {}).get('secret') or {}
+            if secret.get('secretName') != 'openstack-credentials':
+                continue
+            assert mount.get('readOnly') is True and secret['defaultMode'] == 0o440, (workload, mount)
+            if mount['mountPath'] == m.CREDENTIALS_DIR:
+                mounted.update((item['path'], item['key']) for item in secret['items'])
+        # Every file a script reads is mounted, holds the credential of that name, and nothing else is mounted.
+        where = '%s/%s' % (workload, container['name'])
+        assert read == set(mounted), '%s reads %s, mounts %s' % (where, sorted(read), sorted(mounted))
+        assert all(path == key for path, key in mounted.items())
+        uid = container['securityContext']['runAsUser']
+        if mounted and uid != 0:
+            # Mode 0440: only the owner (root) and the group read them, so the pod's fsGroup must be its group.
+            assert template['spec']['securityContext'].get('fsGroup') == container['securityContext']['runAsGroup']
+
+
+# Options (and environment variables) naming a path the process writes.
+WRITTEN_OPTIONS = ('state_path', 'lock_path', 'filesystem_store_datadir', 'instances_path', 'log_dir',
+                   'image_conversion_dir', 'STATIC_ROOT', 'datadir', 'socket', 'pid-file', 'tmpdir')
+WRITTEN_ENV = ('HOME', 'RABBITMQ_LOG_BASE', 'GALERA_CONTROL_DIR')
+WRITABLE_ROOT = ['cinder-volume', 'neutron-dhcp-agent', 'neutron-l3-agent', 'neutron-openvswitch-agent-compute',
+                 'neutron-openvswitch-agent-network', 'nova-compute-compute', 'nova-compute-libvirt',
+                 'nova-compute-virtlogd']
+
+
+def _written_paths(name, template, container):
+    """The absolute paths ``container`` writes, read from the config files it mounts and its environment."""
+    volumes = dict((v['name'], v) for v in template['spec'].get('volumes') or [])
+    paths = []
+    for mount in container.get('volumeMounts') or []:
+        secret = (volumes.get(mount['name']) or {}).get('secret') or {}
+        prefix = '%s-config-' % name
+        if not secret.get('secretName', '').startswith(prefix):
+            continue
+        tree = CATALOG[name]['config'][secret['secretName'][len(prefix):]][mount['subPath']]
+        for section in tree.values():
+            for key, value in section.items():
+                if key in WRITTEN_OPTIONS and str(value).startswith('/'):
+                    paths.append((key, str(value)))
+    paths.extend((e['name'], e['value']) for e in container.get('env') or []
+                 if e['name'] in WRITTEN_ENV and str(e.get('value', '')).startswith('/'))
+    return paths
+
+
+@pytest.mark.parametrize('name, workload, template, claims', ALL_PODS, ids=POD_IDS)
+def test_read_only_roots_write_only_to_volumes(name, workload, template, claims):
+    volumes = dict((v['name'], v) for v in template['spec'].get('volumes') or [])
+    for container in _containers(template):
+        read_only = container['securityContext']['readOnlyRootFilesystem']
+        assert read_only is (workload not in WRITABLE_ROOT), workload
+        if not read_only:
+            continue
+        writable = [mt['mountPath'].rstrip('/') for mt in container.get('volumeMounts') or [] if not mt.get('readOnly')
+                    and (mt['name'] in claims or set(volumes.get(mt['name']) or {}) & {'emptyDir', 'hostPath'})]
+        assert '/tmp' in writable, workload
+        for option, path in _written_paths(name, template, container):
+            assert [w for w in writable if path == w or path.startswith(w + '/')], (
+                '%s/%s writes %s (%s) on its read-only root filesystem; mount a volume there'
+                % (workload, container['name'], path, option))
+
+
+def test_written_paths_are_found_where_services_write():
+    """The check above reads real paths: state and lock paths of the services, Galera's and RabbitMQ's."""
+    found = dict((w, set(p for _o, p in _written_paths(n, t, t['spec']['containers'][0])))
+                 for n, w, t, _c in ALL_PODS)
+    assert {'/var/lib/nova', '/var/lib/nova/tmp'} <= found['nova-api']
+    assert '/var/lib/glance/images/' in found['glance-api'] and '/var/lib/neutron/tmp' in found['neutron-server']
+    assert {'/var/lib/mysql', '/run/mysqld/mysqld.sock', '/var/lib/mysql-control'} <= found['mariadb-server']
+    assert {'/var/lib/rabbitmq', '/var/log/rabbitmq'} <= found['rabbitmq-server']
+    assert '/var/lib/horizon/static' in found['horizon-server']
+
+
+@pytest.mark.parametrize('change, message', [
+    ({'volumes': [{'name': 'credentials', 'path': '/run/secrets/x', 'credentials': {'items': {'X_PASSWORD': 'x'}}}],
+      'security': {'run_as_user': 42457}},
+     'credentials are mounted as files readable by their group only; set security.fs_group'),
+    ({'volumes': [{'name': 'tmp', 'path': '/scratch', 'empty_dir': {}}]},
+     'the volume named tmp is not mounted at /tmp; rename it'),
+], ids=['credentials without fs_group', 'tmp volume elsewhere'])
+def test_pod_security_errors_fail_before_any_write(change, message):
+    entry = copy.deepcopy(CATALOG['memcached'])
+    entry['components']['server'].update(change)
+    with pytest.raises(m.RenderError) as exc:
+        m.render_service(entry, deployment(), {})
+    assert message in str(exc.value)
+
+
+@pytest.mark.parametrize('security, mounts', [
+    ({'run_as_user': 42457}, ['/tmp']),
+    ({'run_as_user': 42457, 'read_only_root_filesystem': False}, []),
+    ({'privileged': True, 'run_as_user': 0}, ['/tmp']),
+], ids=['default read-only', 'opted out', 'privileged read-only'])
+def test_read_only_root_by_default_with_a_tmp_volume(security, mounts):
+    entry = copy.deepcopy(CATALOG['memcached'])
+    entry['components']['server']['security'] = security
+    sts = [o for o in m.all_objects(m.render_service(entry, deployment(), {})) if o['kind'] == 'StatefulSet'][0]
+    container = sts['spec']['template']['spec']['containers'][0]
+    assert container['securityContext']['readOnlyRootFilesystem'] is (mounts == ['/tmp'])
+    assert [v['mountPath'] for v in container.get('volumeMounts') or []] == mounts
+    assert [v.get('emptyDir') for v in sts['spec']['template']['spec'].get('volumes') or []] == [{}] * len(mounts)
