@@ -674,7 +674,13 @@ class Controllers:
                     break
             elif ordered and not _ready(pod):
                 break
+        # OrderedReady removes one pod at a time, the highest ordinal first, and only once the pod
+        # removed before is gone (terminated, not just terminating) and every remaining pod is Ready.
+        terminating = any(p["metadata"].get("deletionTimestamp") for p in self.owned_all.get(meta["uid"], []))
+        halted = ordered and (terminating or not all(_ready(p) for o, p in pods.items() if o < replicas))
         for ordinal in sorted((o for o in pods if o >= replicas), reverse=True):
+            if halted:
+                break
             self._delete(POD_KEY, pods.pop(ordinal))
             if ordered:
                 break
