@@ -1,0 +1,156 @@
+"""playbooks/scale.yml against the Kubernetes sandbox and a real etcd, with real ansible-playbook runs.
+
+One deployment (mariadb, rabbitmq, memcached, keystone, rolled out by site.yml) is shared by the
+module: the refusals must leave it untouched (zero write requests in the sandbox's own request
+log), and the scale flow runs in order on it: check mode, the scale, its re-run, then site.yml.
+"""
+import pytest
+
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import K8sClient
+
+pytestmark = pytest.mark.slow
+
+CORE = ['mariadb', 'rabbitmq', 'memcached', 'keystone']
+HOSTS = {'openstack_control_plane': {'ctl-1': {}, 'ctl-2': {}, 'ctl-3': {}},
+         'openstack_compute': {'cmp-1': {}}, 'openstack_network': {'net-1': {}}}
+WRITE_VERBS = ('create', 'update', 'patch', 'apply', 'delete', 'deletecollection')
+NAMESPACE = 'openstack'
+
+
+class Cloud(object):
+    """The shared deployment and ansible-playbook runs against it."""
+
+    def __init__(self, sandbox, etcd, tmp_path):
+        self.sandbox = sandbox
+        self.tmp_path = tmp_path
+        self.runs = 0
+        self.client = K8sClient({'kubeconfig': sandbox.kubeconfig})
+        self.group_vars = {
+            'openstack_namespace': NAMESPACE,
+            'openstack_enabled_services': list(CORE),
+            'openstack_etcd_endpoints': etcd.endpoints,
+            'openstack_etcd_prefix': '/openstack',
+            'openstack_k8s_connection': {'kubeconfig': sandbox.kubeconfig},
+            'openstack_service_wait_timeout': 120,
+            # galera_bootstrap execs galera-start.sh in the pods, which the sandbox cannot run;
+            # the Galera role and galera_bootstrap's scale steps have their own tests on real mariadbd.
+            'infrastructure_galera_hook': False,
+        }
+
+    def run(self, playbook, extra_vars=None, check=False, diff=False, **group_vars):
+        from harness.ansible_fixtures import run_ansible_playbook, write_inventory
+        self.runs += 1
+        # One inventory directory, as an operator has: the report writes clouds.yaml next to it.
+        inventory = write_inventory(self.tmp_path / 'inventory', hosts=HOSTS,
+                                    group_vars=dict(self.group_vars, **group_vars))
+        self.sandbox.control.clear_request_log()
+        skip = ['host_prep'] if playbook.endswith('site.yml') else None
+        result = run_ansible_playbook(playbook, inventory, extra_vars=extra_vars, check=check, diff=diff, skip_tags=skip)
+        log = self.sandbox.control.request_log()
+        result.writes = sorted(set((e['verb'] if not e['apply'] else 'apply', e['resource'], e['name'], e['dry_run'])
+                                   for e in log if e['apply'] or e['verb'] in WRITE_VERBS))
+        result.real_writes = [w for w in result.writes if not w[3]]
+        return result
+
+    def scale(self, service, component, replicas, **kwargs):
+        return self.run('playbooks/scale.yml', extra_vars={'service': service, 'component': component,
+                                                           'replicas': replicas}, **kwargs)
+
+    def live(self, api_version, kind, name):
+        return self.client.get(api_version, kind, name, NAMESPACE)
+
+    def record(self):
+        config_map = self.live('v1', 'ConfigMap', 'openstack-scale')
+        return None if config_map is None else config_map.get('data') or {}
+
+
+@pytest.fixture(scope='module', name='cloud')
+def cloud_fixture(k8s_sandbox, etcd, tmp_path_factory):
+    """site.yml rolled out once on a fresh sandbox and etcd, shared by every test of the module."""
+    k8s_sandbox.reset()
+    etcd.wipe()
+    for hosts in HOSTS.values():
+        for name in hosts:
+            k8s_sandbox.control.add_node(name)
+    cloud = Cloud(k8s_sandbox, etcd, tmp_path_factory.mktemp('scale'))
+    result = cloud.run('playbooks/site.yml')
+    assert result.rc == 0, result.explain()
+    assert cloud.live('apps/v1', 'Deployment', 'keystone-api')['spec']['replicas'] == 3
+    yield cloud
+    k8s_sandbox.reset()
+    etcd.wipe()
+
+
+REFUSALS = [
+    # (case, service, component, replicas, inventory group vars, what the message must say)
+    ('galera-even', 'mariadb', 'server', 4, {},
+     ['galera replicas must be odd (2n+1) to keep a quorum, got 4: set 3 or 5']),
+    ('unknown-service', 'nvoa', 'api', 3, {}, ['service nvoa is not in the catalog; known: cinder, etcd']),
+    ('unknown-component', 'keystone', 'admin', 3, {}, ['keystone has no component admin; its components: api']),
+    ('compute-daemonset', 'nova-compute', 'compute', 3, {},
+     ['nova-compute compute is a DaemonSet', 'openstack-k8s.io/compute=enabled',
+      'add hosts to the inventory group openstack_compute', 'site.yml --tags cluster_nodes']),
+    ('inventory-pin', 'keystone', 'api', 2, {'openstack_replicas': {'keystone': {'api': 3}}},
+     ['the inventory pins keystone api to 3 (openstack_replicas.keystone.api)',
+      'set openstack_replicas.keystone.api to 2 in the inventory and run site.yml instead']),
+]
+
+
+@pytest.mark.parametrize('case, service, component, replicas, group_vars, expected', REFUSALS,
+                         ids=[r[0] for r in REFUSALS])
+def test_bad_request_is_refused_before_any_write(cloud, case, service, component, replicas, group_vars, expected):
+    del case
+    result = cloud.scale(service, component, replicas, **group_vars)
+    output = ' '.join(result.output.split())
+    assert result.rc != 0, result.explain()
+    for fragment in expected:
+        assert fragment in output, result.explain()
+    assert result.writes == [], result.writes
+    assert cloud.live('apps/v1', 'Deployment', 'keystone-api')['spec']['replicas'] == 3
+
+
+def test_scale_is_recorded_idempotent_and_kept_by_site(cloud):
+    # Check mode shows the change (the record's diff) and writes nothing, not even a dry run of the record.
+    check = cloud.scale('keystone', 'api', 2, check=True, diff=True)
+    assert check.rc == 0, check.explain()
+    assert check.changed('localhost') > 0
+    assert '+keystone.api: "2"' in check.stdout, check.explain()
+    assert check.real_writes == [], check.writes
+    assert cloud.record() is None
+    assert cloud.live('apps/v1', 'Deployment', 'keystone-api')['spec']['replicas'] == 3
+
+    scaled = cloud.scale('keystone', 'api', 2)
+    assert scaled.rc == 0, scaled.explain()
+    assert cloud.record() == {'keystone.api': '2'}
+    keystone = cloud.live('apps/v1', 'Deployment', 'keystone-api')
+    assert (keystone['spec']['replicas'], keystone['status']['readyReplicas']) == (2, 2), keystone['status']
+    assert 'keystone api: 3 -> 2 replicas' in ' '.join(scaled.stdout.split())
+    # Two writes: the record (created) and keystone's Deployment; nothing else was touched.
+    expected = [('apply', 'deployments.apps', 'keystone-api'), ('create', 'configmaps', None)]
+    assert sorted(w[:3] for w in scaled.real_writes) == expected, scaled.real_writes
+
+    again = cloud.scale('keystone', 'api', 2)
+    assert again.rc == 0, again.explain()
+    assert again.changed() == 0, again.explain()
+    assert again.writes == [], again.writes
+
+    # The next converge keeps the scale: nothing to change, nothing written.
+    site = cloud.run('playbooks/site.yml')
+    assert site.rc == 0, site.explain()
+    assert cloud.live('apps/v1', 'Deployment', 'keystone-api')['spec']['replicas'] == 2
+    assert site.changed() == 0 and site.writes == [], site.explain()
+
+    # A quorum service goes through the infrastructure role; the record keeps both entries.
+    galera = cloud.scale('mariadb', 'server', 5)
+    assert galera.rc == 0, galera.explain()
+    mariadb = cloud.live('apps/v1', 'StatefulSet', 'mariadb-server')
+    assert (mariadb['spec']['replicas'], mariadb['status']['readyReplicas']) == (5, 5), mariadb['status']
+    assert cloud.record() == {'keystone.api': '2', 'mariadb.server': '5'}
+    assert sorted(w[2] for w in galera.real_writes) == ['mariadb-server', 'openstack-scale'], galera.real_writes
+
+    # The inventory is stronger than the record: a pin wins at the next converge.
+    pinned = cloud.run('playbooks/site.yml', openstack_replicas={'keystone': {'api': 3}})
+    assert pinned.rc == 0, pinned.explain()
+    assert cloud.live('apps/v1', 'Deployment', 'keystone-api')['spec']['replicas'] == 3
+    assert cloud.record() == {'keystone.api': '2', 'mariadb.server': '5'}
+    assert cloud.live('apps/v1', 'StatefulSet', 'mariadb-server')['spec']['replicas'] == 5
