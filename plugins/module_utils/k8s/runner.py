@@ -285,6 +285,13 @@ def default_node_roles():
 
 def default_render(entry, general, files, credentials, options):
     """The catalog renderers: ``render/ini.py`` for the files, ``render/manifests.py`` for the objects."""
+    from ansible_collections.openstack_k8s.deploy.plugins.module_utils.render import manifests
+    deployment, config_files = render_inputs(entry, general, files, credentials, options)
+    return manifests.render_service(entry, deployment, config_files)
+
+
+def render_inputs(entry, general, files, credentials, options):
+    """(deployment settings, rendered config files) of ``entry``, as every renderer of a service needs them."""
     from ansible_collections.openstack_k8s.deploy.plugins.module_utils.render import ini, manifests
     variables = options.get('variables') or {}
     deployment = manifests.make_deployment(
@@ -302,7 +309,7 @@ def default_render(entry, general, files, credentials, options):
         # No cluster: every credential stays a $NAME placeholder, so no secret reaches the disk.
         keep = tuple(secret['name'] for secret in entry.get('secrets') or [])
     config_files = ini.render_config(files, values, keep=keep, formats=entry.get('config_formats'), prefix='%s: ' % entry['name'])
-    return manifests.render_service(entry, deployment, config_files)
+    return deployment, config_files
 
 
 def read_credentials(client, namespace, secret_name, check_mode=False):
@@ -498,3 +505,314 @@ def render_to_directory(params, check_mode=False, render=None):
                                       checksum=config_checksum([o for p in rollout.phases for o in p['objects']]))
     return dict(changed=any(r['changed'] for r in results.values()), services=results, requests={}, write_requests=0,
                 etcd_requests={}, elapsed=0.0)
+
+
+# -- the deployed release and upgrades ---------------------------------------------------------
+RECORD_COMPONENT = 'release'
+
+
+def record_manifest(namespace, data):
+    """The ConfigMap ``openstack-release`` holding ``data`` (release; target, from, completed, failed)."""
+    from ansible_collections.openstack_k8s.deploy.plugins.module_utils import upgrade
+    return normalize({'apiVersion': 'v1', 'kind': 'ConfigMap',
+                      'metadata': {'name': upgrade.RECORD_NAME, 'namespace': namespace,
+                                   'labels': {MANAGED_BY: MANAGED_BY_VALUE, PART_OF: 'openstack',
+                                              NAME_LABEL: upgrade.RECORD_NAME,
+                                              'app.kubernetes.io/component': RECORD_COMPONENT}},
+                      'data': dict(data)})
+
+
+def read_record(client, namespace):
+    """The parsed record (:func:`upgrade.parse_record`), or None when no release was recorded."""
+    from ansible_collections.openstack_k8s.deploy.plugins.module_utils import upgrade
+    try:
+        return upgrade.parse_record(client.get('v1', 'ConfigMap', upgrade.RECORD_NAME, namespace))
+    except upgrade.UpgradeError as exc:
+        raise RolloutError(str(exc))
+
+
+def decide(record, releases, target):
+    """What an upgrade to ``target`` would do given ``record``: ``{action, message, completed}``.
+
+    ``action`` is ``none`` (already there), ``upgrade`` (start), ``resume`` (same target in
+    progress) or ``refused`` (``message`` says why and what to do). Pure.
+    """
+    from ansible_collections.openstack_k8s.deploy.plugins.module_utils import upgrade
+    target = str(target)
+    if record is None or not record.get('release'):
+        return dict(action='refused', completed=[], message=(
+            'no deployed release is recorded (ConfigMap %s): run playbooks/site.yml with the openstack_release the '
+            'cloud runs now to record it, then upgrade' % upgrade.RECORD_NAME))
+    if record.get('target'):
+        if record['target'] != target:
+            return dict(action='refused', completed=record['completed'], message=(
+                'an upgrade from %s to %s is in progress (ConfigMap %s); finish it first with '
+                'playbooks/upgrade.yml -e openstack_release=%s' % (record['from'], record['target'],
+                                                                   upgrade.RECORD_NAME, record['target'])))
+        return dict(action='resume', completed=record['completed'], message='resuming the upgrade from %s to %s after %d '
+                    'finished steps' % (record['from'], target, len(record['completed'])))
+    try:
+        action = upgrade.check_path(releases, record['release'], target)
+    except upgrade.UpgradeError as exc:
+        return dict(action='refused', completed=[], message=str(exc))
+    if action == 'none':
+        return dict(action='none', completed=[], message='the cloud already runs %s' % target)
+    return dict(action='upgrade', completed=[], message='upgrade from %s to %s' % (record['release'], target))
+
+
+def release_info(params, client_factory=None):
+    """``mode=info``: the record and what an upgrade to ``params['release']`` would do. Reads only."""
+    client = (client_factory or K8sClient)(params)
+    record = read_record(client, params['namespace'])
+    decision = decide(record, params.get('releases') or [], params['release'])
+    return dict(changed=False, record=record, deployed=(record or {}).get('release'), decision=decision,
+                requests=dict(client.requests), write_requests=0)
+
+
+def record_release(params, check_mode=False, client_factory=None):
+    """``mode=record`` (site.yml): record the release a converged deployment runs; never changes it."""
+    from ansible_collections.openstack_k8s.deploy.plugins.module_utils import upgrade
+    client = (client_factory or K8sClient)(params)
+    namespace, release = params['namespace'], str(params['release'])
+    record = read_record(client, namespace)
+    before = record_data_of(record)
+    if record is not None and record.get('target'):
+        raise RolloutError('an upgrade from %s to %s is in progress; finish it with playbooks/upgrade.yml -e '
+                           'openstack_release=%s before running site.yml'
+                           % (record['from'], record['target'], record['target']))
+    if record is not None and record.get('release') and record['release'] != release:
+        raise RolloutError('openstack_release is %s but the cloud runs %s: change releases with playbooks/upgrade.yml '
+                           '-e openstack_release=%s' % (release, record['release'], release))
+    applied = Applier(client, check_mode=check_mode).apply(record_manifest(namespace, upgrade.record_data(release)))
+    return dict(changed=applied['changed'], record=dict(release=release), deployed=release,
+                diff=dict(before=before, after=dict(release=release)),
+                requests=dict(client.requests), write_requests=getattr(client, 'write_count', 0))
+
+
+def record_data_of(record):
+    if record is None:
+        return {}
+    return dict((k, v) for k, v in record.items() if v not in (None, [], ''))
+
+
+def upgrade_jobs_policy(service, namespace, keys):
+    """No ingress to the upgrade Jobs' pods, as for every Job; pruned with the Jobs by ``converge``."""
+    return {'apiVersion': 'networking.k8s.io/v1', 'kind': 'NetworkPolicy',
+            'metadata': {'name': '%s-upgrade-jobs' % service, 'namespace': namespace,
+                         'labels': {MANAGED_BY: MANAGED_BY_VALUE, PART_OF: 'openstack', NAME_LABEL: service,
+                                    'app.kubernetes.io/component': 'upgrade-jobs'}},
+            'spec': {'podSelector': {'matchLabels': {PART_OF: 'openstack', NAME_LABEL: service},
+                                     'matchExpressions': [{'key': 'app.kubernetes.io/component', 'operator': 'In',
+                                                           'values': list(keys)}]},
+                     'policyTypes': ['Ingress'], 'ingress': []}}
+
+
+class UpgradeRun(object):
+    """One upgrade: the services in order, step by step, the progress recorded after every step."""
+
+    def __init__(self, params, client, check_mode, render, etcd_reader, clock=time.monotonic):
+        self.params = params
+        self.client = client
+        self.check_mode = check_mode
+        self.render = render
+        self.etcd_reader = etcd_reader
+        self.clock = clock
+        self.started = clock()
+        self.namespace = params['namespace']
+        self.target = str(params['release'])
+        self.progress = []
+        self.steps = []
+        self.record = None
+        self.secret_values = []
+
+    def note(self, message):
+        self.progress.append('[%6.1fs] %s' % (self.clock() - self.started, message))
+
+    def options(self):
+        variables = dict(self.params.get('variables') or {})
+        variables['release'] = self.target
+        return dict(namespace=self.namespace, prefix=(self.params.get('etcd') or {}).get('prefix') or '/openstack',
+                    state='present', wait=self.params.get('wait', True),
+                    wait_timeout=self.params.get('wait_timeout') or 600, replicas=self.params.get('replicas') or {},
+                    variables=variables, check_mode=False, force_conflicts=self.params.get('force_conflicts', False),
+                    credentials_secret=self.params.get('credentials_secret'))
+
+    def write_record(self, data):
+        if self.check_mode:
+            return False
+        return Applier(self.client).apply(record_manifest(self.namespace, data))['changed']
+
+    def prepare_services(self, options):
+        """Render every service and its upgrade Jobs before the first write; a bad input fails here."""
+        from ansible_collections.openstack_k8s.deploy.plugins.module_utils import upgrade
+        from ansible_collections.openstack_k8s.deploy.plugins.module_utils.render import manifests
+        flat, _requests = self.etcd_reader(self.params['etcd'])
+        credentials = read_credentials(self.client, self.namespace, self.params['credentials_secret'])
+        self.secret_values = list(credentials.values())
+        prepared = []
+        for entry in self.params['services']:
+            try:
+                steps = upgrade.service_steps(entry)
+            except upgrade.UpgradeError as exc:
+                raise RolloutError(str(exc))
+            rollout = ServiceRollout(entry, self.client, options, flat, credentials, self.render)
+            rollout.render()
+            jobs = {}
+            wanted = [step for step in steps if step['kind'] == 'job']
+            if wanted:
+                general, files = service_config(flat, options['prefix'], entry['name'])
+                try:
+                    deployment, config_files = render_inputs(entry, general, files, credentials, options)
+                    for phase in sorted(set(s['phase'] for s in wanted if s['phase'] in upgrade.UPGRADE_PHASES)):
+                        for job in manifests.render_upgrade_jobs(entry, deployment, config_files,
+                                                                 phase[len('upgrade-'):]):
+                            key = job['metadata']['labels']['app.kubernetes.io/component']
+                            jobs[key] = prepare(job, entry['name'], self.namespace)
+                except Exception as exc:  # pylint: disable=broad-except
+                    if type(exc).__name__ not in ('RenderError', 'CatalogError', 'TreeError'):
+                        raise
+                    raise RolloutError('cannot render the upgrade Jobs of %s: %s'
+                                       % (entry['name'], scrub(str(exc), self.secret_values)))
+                for phase in rollout.phases:
+                    for obj in phase['objects']:
+                        key = obj['metadata']['labels'].get('app.kubernetes.io/component')
+                        if obj['kind'] == 'Job' and key not in jobs:
+                            jobs[key] = obj
+                for step in wanted:
+                    if step['name'] not in jobs:
+                        raise RolloutError('%s: upgrade step %s names a Job that is not rendered' % (entry['name'], step['id']))
+            keys = sorted(s['name'] for s in wanted if s['phase'] in upgrade.UPGRADE_PHASES)
+            extra = [prepare(upgrade_jobs_policy(entry['name'], self.namespace, keys), entry['name'],
+                             self.namespace)] if keys else []
+            prepared.append(dict(entry=entry, steps=steps, rollout=rollout, jobs=jobs, extra=extra))
+        return prepared
+
+    def run(self):
+        from ansible_collections.openstack_k8s.deploy.plugins.module_utils import upgrade
+        self.record = read_record(self.client, self.namespace)
+        decision = decide(self.record, self.params.get('releases') or [], self.target)
+        result = dict(changed=False, action=decision['action'], target=self.target,
+                      deployed=(self.record or {}).get('release'), steps=[], progress=self.progress)
+        if decision['action'] == 'refused':
+            raise RolloutError(decision['message'])
+        if decision['action'] == 'none':
+            result['msg'] = decision['message']
+            return result
+        source = self.record['from'] if decision['action'] == 'resume' else self.record['release']
+        completed = list(decision['completed'])
+        options = self.options()
+        services = self.prepare_services(options)
+        planned = [step for service in services for step in service['steps']]
+        result.update(source=source, plan=[s['id'] for s in planned])
+        if self.check_mode:
+            result.update(changed=True, steps=[dict(id=s['id'], action='skip' if s['id'] in completed else 'run')
+                                               for s in planned])
+            result['msg'] = '%s; %d steps to run' % (decision['message'], len([s for s in planned if s['id'] not in completed]))
+            return result
+        self.note(decision['message'])
+        result['changed'] = self.write_record(upgrade.record_data(source, self.target, source, completed))
+        for service in services:
+            config_applied = False
+            for step in service['steps']:
+                if step['id'] in completed:
+                    self.steps.append(dict(id=step['id'], action='skip', changed=False))
+                    continue
+                self.note('%s: start' % step['id'])
+                try:
+                    if step['kind'] != upgrade.CONVERGE and not config_applied:
+                        self.apply_config(service)
+                        config_applied = True
+                    changed = self.run_step(service, step)
+                except (WaitError, ApplyConflict, K8sError, RolloutError) as exc:
+                    return self.fail(result, step, exc, source, completed)
+                completed.append(step['id'])
+                self.steps.append(dict(id=step['id'], action='run', changed=changed))
+                self.write_record(upgrade.record_data(source, self.target, source, completed))
+                self.note('%s: done' % step['id'])
+        self.write_record(upgrade.record_data(self.target))
+        self.note('the cloud runs %s' % self.target)
+        result.update(changed=True, deployed=self.target, steps=self.steps,
+                      msg='upgraded from %s to %s (%d steps)' % (source, self.target, len(self.steps)))
+        return result
+
+    def fail(self, result, step, exc, source, completed):
+        from ansible_collections.openstack_k8s.deploy.plugins.module_utils import upgrade
+        message = scrub(getattr(exc, 'message', str(exc)), self.secret_values)
+        if isinstance(exc, K8sError):
+            message = 'Kubernetes API error %s %s: %s' % (exc.status, exc.reason or '', message)
+        failed = dict(step=step['id'], message=message[:1000])
+        try:
+            self.write_record(upgrade.record_data(source, self.target, source, completed, failed))
+        except K8sError as record_error:
+            self.note('cannot record the failure: %s' % record_error.message)
+        self.steps.append(dict(id=step['id'], action='failed', changed=False))
+        result.update(failed=True, changed=True, steps=self.steps, failed_step=step['id'],
+                      msg='%s failed: %s. %s' % (step['id'], message, upgrade.resume_hint(self.target, step['id'])))
+        if isinstance(exc, WaitError):
+            result['wait'] = exc.to_dict()
+        if isinstance(exc, ApplyConflict):
+            result['conflicts'] = exc.conflicts
+        return result
+
+    def apply_config(self, service):
+        """The service's config phase (Secrets, ServiceAccounts, NetworkPolicies) before its first step."""
+        rollout = service['rollout']
+        objects = [obj for phase in rollout.phases if phase['name'] == 'config' for obj in phase['objects']]
+        for desired in objects + service['extra']:
+            record = rollout.applier.apply(desired)
+            if record['changed']:
+                self.note('%s %s (%s)' % (record['action'], ref_label(record), record['reason']))
+
+    def run_step(self, service, step):
+        from ansible_collections.openstack_k8s.deploy.plugins.module_utils import upgrade
+        rollout = service['rollout']
+        deadline = self.clock() + float(self.params.get('wait_timeout') or 600)
+        if step['kind'] == upgrade.CONVERGE:
+            rollout.started = self.clock()
+            rollout.progress = []
+            rollout.apply_phases()
+            live = list(find_owned(self.client, self.namespace, [rollout.name]))
+            outcome = rollout.finish(live)
+            self.progress.extend(rollout.progress)
+            return outcome['changed']
+        if step['kind'] == 'job':
+            job = service['jobs'][step['name']]
+            ref = object_ref(job)
+            live = self.client.get(ref['apiVersion'], ref['kind'], ref['name'], ref['namespace'])
+            if live is not None and readiness(live).failed:
+                # A failed Job is finished for good: run it again from scratch.
+                self.note('%s: deleting the failed %s to run it again' % (step['id'], ref_label(ref)))
+                rollout.applier.delete(ref)
+                rollout.applier._wait_gone(ref)  # pylint: disable=protected-access
+            records = [rollout.applier.apply(job)]
+            phase = dict(name=step['id'], wait='complete')
+        else:
+            names = upgrade.instances(service['entry'], step['name'])
+            objects = [obj for phase in rollout.phases if phase['name'] == 'workloads' for obj in phase['objects']
+                       if obj['metadata']['labels'].get('app.kubernetes.io/component') in names]
+            records = [rollout.applier.apply(obj) for obj in objects]
+            phase = dict(name=step['id'], wait='ready')
+        for record in records:
+            if record['changed']:
+                self.note('%s %s (%s)' % (record['action'], ref_label(record), record['reason']))
+        rollout.progress = []
+        rollout._wait_phase(phase, records, deadline)  # pylint: disable=protected-access
+        self.progress.extend(rollout.progress)
+        return any(r['changed'] for r in records)
+
+
+def run_upgrade(params, check_mode=False, client_factory=None, render=None, etcd_reader=read_etcd):
+    """``mode=upgrade``: move the services in ``params['services']`` (in that order) to ``params['release']``."""
+    client = (client_factory or K8sClient)(params)
+    upgrade_run = UpgradeRun(params, client, check_mode, render or default_render, etcd_reader)
+    started = time.monotonic()
+    result = upgrade_run.run()
+    requests = dict(client.requests)
+    result.update(requests=requests, elapsed=round(time.monotonic() - started, 1),
+                  write_requests=sum(requests.get(v, 0) for v in ('apply', 'create', 'update', 'patch', 'delete')))
+    before = record_data_of(upgrade_run.record)
+    after = record_data_of(read_record(client, params['namespace'])) if result['changed'] and not check_mode else before
+    if check_mode and result['changed']:
+        after = dict(before, release=str(params['release']))
+    result['diff'] = dict(before=before, after=after)
+    return result
