@@ -16,8 +16,9 @@ description:
   - "Fails naming the path and the fix when: an override names an unknown or disabled service, a node
     role or file the service does not have, the tree has the wrong shape (anything but
     C(general/KEY) and C(node-role/service/file/section/key)), a secret-named option would hold a
-    plaintext value instead of a C($VAR) reference, or a C($NAME) reference is neither a general key
-    nor a credential of an enabled service. Values are never quoted in messages."
+    plaintext value instead of a C($VAR) reference, a URL (a database C(connection), a C(transport_url))
+    carries a literal password instead of a C($VAR) in C(scheme://user:$VAR@host), or a C($NAME) reference
+    is neither a general key nor a credential of an enabled service. Values are never quoted in messages."
   - A V(null) override value removes that option from the catalog defaults.
 author:
   - openstack_k8s.deploy contributors (@openstack-k8s)

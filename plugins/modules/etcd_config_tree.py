@@ -17,8 +17,10 @@ description:
     for example C(/openstack/controller/glance/glance-api.conf/database/connection).
   - The whole tree is validated before etcd is contacted. A branch of any other depth, an empty
     segment, a segment containing C(/), a null, mapping or nested-list leaf, a lower-case general
-    key, a secret-named general key, or a secret-named option (password, secret, key, token,
-    credential) whose value is not a C($VAR) reference fails naming every offending path and the fix.
+    key, a secret-named general key, a secret-named option (password, secret, key, token,
+    credential) whose value is not a C($VAR) reference, or a URL value with a literal password
+    (C(scheme://user:password@host) where the password is not a C($VAR)) fails naming every offending
+    path and the fix.
   - Plans first (reads every key under the prefix once, at one revision), then writes only new and
     changed keys in transactions guarded by that revision, so a concurrent writer makes the run fail
     with the keys it changed instead of losing its update. Unchanged keys are never written; a second

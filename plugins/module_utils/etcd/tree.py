@@ -25,6 +25,9 @@ GENERAL_DEPTH = 2
 GENERAL_KEY_RE = re.compile(r'^[A-Z][A-Z0-9_]*$')
 # A whole value that is one reference: $NAME or ${NAME}.
 REFERENCE_RE = re.compile(r'^\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)$')
+# The password of a URL's user information (scheme://user:PASSWORD@host, and each
+# ",user:PASSWORD@host" of a multi-host oslo.messaging transport_url).
+URL_PASSWORD_RE = re.compile(r'(?:[A-Za-z][A-Za-z0-9+.-]*://|,)[^:@/,\s]*:([^@/,\s]*)@')
 PREFIX_RE = re.compile(r'^(/[^/]+)+$')
 CONTROL_RE = re.compile(r'[\x00-\x1f\x7f]')
 MAX_REPORTED_ERRORS = 10
@@ -158,6 +161,15 @@ def flatten(tree, check_secrets=True):
                 errors.append('%s: refusing to store a plaintext secret in etcd; set it to a reference such as '
                               '$%s and keep the value in the credentials Secret' % (where, _suggest_reference(path)))
                 return
+        if check_secrets and not isinstance(node, bool):
+            # A URL carrying a literal password (database connection, transport_url) is a secret too.
+            literal = [password for password in URL_PASSWORD_RE.findall(rendered) if password and not is_reference(password)]
+            if literal:
+                refused_values.extend(literal)
+                errors.append('%s: refusing to store a URL with a plaintext password in etcd; write the password as '
+                              'a reference such as $%s and keep the value in the credentials Secret'
+                              % (where, _suggest_url_reference(path)))
+                return
         flat[where] = rendered
 
     for top in sorted(tree, key=str):
@@ -180,6 +192,14 @@ def _shape(top):
 def _suggest_reference(path):
     service = path[1] if len(path) > 1 else ''
     return re.sub(r'[^A-Z0-9_]', '_', ('%s_%s' % (service, path[-1])).upper())
+
+
+def _suggest_url_reference(path):
+    if path[0] == GENERAL:
+        return '<CREDENTIAL_NAME>'
+    service = re.sub(r'[^A-Z0-9_]', '_', path[1].upper())
+    kind = {'connection': 'DB', 'transport_url': 'RABBITMQ'}.get(path[-1])
+    return '%s_%s_PASSWORD' % (service, kind) if kind else '%s_..._PASSWORD' % service
 
 
 def unflatten(flat):
