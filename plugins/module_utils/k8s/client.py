@@ -22,6 +22,8 @@ import os
 import random
 import time
 
+from ansible.module_utils.six.moves.urllib.parse import parse_qsl, urlsplit
+
 try:
     import urllib3
     from kubernetes import client as k8s_client
@@ -160,7 +162,30 @@ def build_api_client(params):
         raise K8sError('no Kubernetes API host configured')
     # Retries are ours (with Retry-After); urllib3 must not retry behind our back.
     configuration.retries = False
-    return k8s_client.ApiClient(configuration)
+    api_client = k8s_client.ApiClient(configuration)
+    _bound_request_time(api_client.rest_client, float(conn['api_timeout']))
+    return api_client
+
+
+def _bound_request_time(rest_client, timeout):
+    """Give every request without its own timeout one: ``kubernetes.dynamic`` discovery sets none,
+    so a server that accepts the connection and never answers would hang the run for ever.
+    A watch keeps reading for as long as the server was asked to hold it (timeoutSeconds), plus
+    ``timeout``; without timeoutSeconds only its connection is bounded.
+    """
+    request = rest_client.request
+
+    def bounded(method, url, *args, **kwargs):
+        if not kwargs.get('_request_timeout') and len(args) < 4:
+            query = dict(parse_qsl(urlsplit(url).query))
+            if query.get('watch', '').lower() in ('true', '1'):
+                held = query.get('timeoutSeconds')
+                kwargs['_request_timeout'] = (timeout, float(held) + timeout if held else None)
+            else:
+                kwargs['_request_timeout'] = (timeout, timeout)
+        return request(method, url, *args, **kwargs)
+
+    rest_client.request = bounded
 
 
 class K8sClient(object):
