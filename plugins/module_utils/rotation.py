@@ -43,6 +43,7 @@ import time
 
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.credentials import (
     MANAGED_LABELS, decode_data, encode_data, generate)
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s import podexec
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import K8sError
 
 FERNET = 'KEYSTONE_FERNET'
@@ -54,7 +55,6 @@ NAME_LABEL = 'app.kubernetes.io/name'
 COMPONENT_LABEL = 'app.kubernetes.io/component'
 NATIVE = 'mysql_native_password'
 WORKLOAD_KINDS = (('apps/v1', 'Deployment'), ('apps/v1', 'StatefulSet'), ('apps/v1', 'DaemonSet'))
-EXEC_ERROR_CHANNEL = 3
 
 _WINDOW = 'so no rotation without a window where running pods hold a rejected value exists'
 # (pattern, reason): names this playbook will not rotate, and why; the runbook says what to do instead.
@@ -303,36 +303,25 @@ class GaleraSql(object):
 
     def run(self, pod, sql):
         """Run ``sql`` on member ``pod``; return the output rows (lists of unescaped fields)."""
-        from kubernetes.stream import stream as k8s_stream
         data = sql.encode('utf-8')
-        kwargs = dict(command=['/bin/sh', '-c', SQL_SCRIPT, 'rotate-sql', str(len(data))], stdin=True, stdout=True,
-                      stderr=True, tty=False, _preload_content=False)
-        if self.container:
-            kwargs['container'] = self.container
+        command = ['/bin/sh', '-c', SQL_SCRIPT, 'rotate-sql', str(len(data))]
         self.execs += 1
         where = 'pod %s/%s' % (self.namespace, pod)
         try:
-            resp = k8s_stream(self.api.connect_get_namespaced_pod_exec, pod, self.namespace, **kwargs)
+            raw, out, err = podexec.run(self.api, self.namespace, pod, command, container=self.container, stdin=sql,
+                                        timeout=self.exec_timeout, clock=self.clock)
+        except podexec.ExecTimeout:
+            raise RotationError('%s: the mariadb client did not finish within %ss' % (where, self.exec_timeout))
         except Exception as exc:  # pylint: disable=broad-except
             raise RotationError('%s: the pod exec of the mariadb client failed: %s' % (where, exc))
-        out, err = [], []
-        deadline = self.clock() + self.exec_timeout
         try:
-            resp.write_stdin(sql)
-            while resp.is_open():
-                resp.update(timeout=1)
-                if resp.peek_stdout():
-                    out.append(resp.read_stdout())
-                if resp.peek_stderr():
-                    err.append(resp.read_stderr())
-                if self.clock() > deadline:
-                    raise RotationError('%s: the mariadb client did not finish within %ss' % (where, self.exec_timeout))
-            status = resp.read_channel(EXEC_ERROR_CHANNEL)
-        finally:
-            resp.close()
-        if not _exec_succeeded(status):
-            raise RotationError('%s: the mariadb client failed: %s' % (where, (''.join(err) or _status_message(status)).strip()[-400:]))
-        return [[unescape_batch(f) for f in line.split('\t')] for line in ''.join(out).splitlines() if line]
+            failed = podexec.exit_code(raw) != 0
+            reason = err
+        except podexec.ExecError as exc:
+            failed, reason = True, err or str(exc)
+        if failed:
+            raise RotationError('%s: the mariadb client failed: %s' % (where, reason.strip()[-400:]))
+        return [[unescape_batch(f) for f in line.split('\t')] for line in out.splitlines() if line]
 
     def accounts(self, pod, user):
         """{host: [(plugin, auth string)]} of every account of ``user`` on member ``pod``."""
@@ -349,22 +338,6 @@ class GaleraSql(object):
         clauses = ' OR '.join('%s USING %s' % (NATIVE, sql_string(h)) for h in hashes)
         self.run(pod, ''.join("ALTER USER %s@%s IDENTIFIED VIA %s;\n" % (sql_string(user), sql_string(host), clauses)
                               for host in hosts))
-
-
-def _exec_succeeded(raw):
-    if not raw:
-        return False
-    try:
-        return json.loads(raw).get('status') == 'Success'
-    except ValueError:
-        return False
-
-
-def _status_message(raw):
-    try:
-        return json.loads(raw).get('message') or raw
-    except ValueError:
-        return raw or 'the exec stream ended without a status'
 
 
 # --------------------------------------------------------------------------- the rotation

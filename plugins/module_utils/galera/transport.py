@@ -22,16 +22,15 @@ pod through the pod exec API of the official ``kubernetes`` client.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
 import os
 import time
 
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.galera.grastate import (
     GrastateError, parse_grastate, parse_position)
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s import podexec
 
 try:
     from kubernetes import client as k8s_client, config as k8s_config
-    from kubernetes.stream import stream as k8s_stream
     HAS_KUBERNETES = True
     KUBERNETES_IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - depends on the controller's Python
@@ -228,10 +227,6 @@ class HostTransport(Transport):
         return self._wait_until_waiting(name, timeout)
 
 
-# The channel on which the API server sends the exec's final Status (v4.channel.k8s.io).
-EXEC_ERROR_CHANNEL = 3
-
-
 class KubernetesTransport(Transport):
     """Members are pods of the Galera StatefulSet; the script runs through the pod exec API.
 
@@ -264,51 +259,13 @@ class KubernetesTransport(Transport):
 
     def run(self, name, args):
         pod = self.members[name].get('pod') or name
-        kwargs = dict(command=[self.start_script] + list(args), stderr=True, stdin=False, stdout=True, tty=False,
-                      _preload_content=False)
-        if self.container:
-            kwargs['container'] = self.container
-        resp = k8s_stream(self.api.connect_get_namespaced_pod_exec, pod, self.namespace, **kwargs)
-        out, err = [], []
-        deadline = self.clock() + self.exec_timeout
-        try:
-            while resp.is_open():
-                resp.update(timeout=1)
-                if resp.peek_stdout():
-                    out.append(resp.read_stdout())
-                if resp.peek_stderr():
-                    err.append(resp.read_stderr())
-                if self.clock() > deadline:
-                    raise TransportError('%s (%s): %s %s did not finish within %ss' % (
-                        name, self.where(name), self.start_script, ' '.join(args), self.exec_timeout))
-        finally:
-            resp.close()
-        return self._exit_code(name, args, resp.read_channel(EXEC_ERROR_CHANNEL)), ''.join(out), ''.join(err)
-
-    def _exit_code(self, name, args, raw_status):
-        """The command's exit code from the Status the kubelet sends on the error channel.
-
-        Any Failure other than NonZeroExitCode (no such executable, container gone, runtime
-        error) is raised with the server's own message, not read as a number.
-        """
         what = '%s (%s): %s %s' % (name, self.where(name), self.start_script, ' '.join(args))
-        if not raw_status:
-            raise TransportError('%s: the exec stream ended without a status' % what)
         try:
-            status = json.loads(raw_status)
-        except ValueError:
-            raise TransportError('%s: unreadable exec status %r' % (what, raw_status[:200]))
-        if status.get('status') == 'Success':
-            return 0
-        causes = (status.get('details') or {}).get('causes') or []
-        if status.get('reason') == 'NonZeroExitCode':
-            for cause in causes:
-                if cause.get('reason') == 'ExitCode':
-                    try:
-                        return int(cause.get('message'))
-                    except (TypeError, ValueError):
-                        break
-        raise TransportError('%s: exec failed: %s' % (what, status.get('message') or raw_status[:200]))
+            raw, out, err = podexec.run(self.api, self.namespace, pod, [self.start_script] + list(args),
+                                        container=self.container, timeout=self.exec_timeout, clock=self.clock)
+            return podexec.exit_code(raw), out, err
+        except podexec.ExecError as exc:
+            raise TransportError('%s: %s' % (what, exc))
 
     def ensure_waiting(self, name, timeout=300.0):
         return self._wait_until_waiting(name, timeout)

@@ -16,6 +16,7 @@ __metaclass__ = type
 import json
 import time
 
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s import podexec
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import K8sError
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.prune import (
     MANAGED_BY, MANAGED_BY_VALUE, NAME_LABEL, OWNED_KINDS)
@@ -272,38 +273,12 @@ def parse_rabbitmq_cluster_status(text, expected=None):
 def pod_exec(api_client, namespace, pod, command, container=None, timeout=30, clock=time.monotonic):
     """Run ``command`` in a pod through the exec API; (exit code, stdout, stderr).
 
-    Raises RuntimeError with the server's message when the command cannot run at all.
+    Raises :class:`podexec.ExecError` with the server's message when the command cannot run at all.
     """
     from kubernetes.client import CoreV1Api  # pylint: disable=import-outside-toplevel
-    from kubernetes.stream import stream  # pylint: disable=import-outside-toplevel
-    kwargs = dict(command=list(command), stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
-    if container:
-        kwargs['container'] = container
-    resp = stream(CoreV1Api(api_client).connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
-    out, err = [], []
-    deadline = clock() + timeout
-    try:
-        while resp.is_open():
-            resp.update(timeout=1)
-            if resp.peek_stdout():
-                out.append(resp.read_stdout())
-            if resp.peek_stderr():
-                err.append(resp.read_stderr())
-            if clock() > deadline:
-                raise RuntimeError('did not finish within %ss' % timeout)
-    finally:
-        resp.close()
-    raw = resp.read_channel(3)
-    if not raw:
-        raise RuntimeError('the exec stream ended without a status')
-    status = json.loads(raw)
-    if status.get('status') == 'Success':
-        return 0, ''.join(out), ''.join(err)
-    if status.get('reason') == 'NonZeroExitCode':
-        for cause in (status.get('details') or {}).get('causes') or []:
-            if cause.get('reason') == 'ExitCode':
-                return int(cause.get('message')), ''.join(out), ''.join(err)
-    raise RuntimeError(status.get('message') or raw[:300])
+    raw, out, err = podexec.run(CoreV1Api(api_client), namespace, pod, command, container=container,
+                                timeout=timeout, clock=clock)
+    return podexec.exit_code(raw), out, err
 
 
 def rabbitmq_status(services, pods, run_exec, service='rabbitmq', container=None):
