@@ -25,6 +25,7 @@ description:
   - An object is only sent when it would change; a second run over an unchanged deployment
     makes no write request.
   - Several services given together are independent (one wave) and roll out concurrently.
+  - O(etcd) is needed with O(state=present) only, since it holds the configuration the services are rendered from.
 author:
   - openstack_k8s.deploy contributors (@openstack-k8s)
 options:
@@ -66,39 +67,6 @@ options:
       - Needed with O(state=present) only.
     type: str
     default: openstack-credentials
-  etcd:
-    description:
-      - Where the configuration tree lives. Needed with O(state=present) only.
-    type: dict
-    suboptions:
-      endpoints:
-        description: etcd client URLs, all with the same scheme.
-        type: list
-        elements: str
-        required: true
-      prefix:
-        description: Root of the config tree.
-        type: str
-        default: /openstack
-      ca_cert:
-        description: CA certificate of the etcd servers (https endpoints).
-        type: path
-      client_cert:
-        description: Client certificate, for etcd with client certificate authentication.
-        type: path
-      client_key:
-        description: Key of O(etcd.client_cert).
-        type: path
-      username:
-        description: etcd user; needs O(etcd.password).
-        type: str
-      password:
-        description: Password of O(etcd.username).
-        type: str
-      timeout:
-        description: Seconds per etcd request.
-        type: float
-        default: 10
   render_dir:
     description:
       - Do not touch any cluster or etcd; write the manifests to this directory instead, one
@@ -121,6 +89,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - openstack_k8s.deploy.etcd_tree
   - openstack_k8s.deploy.k8s_connection
   - openstack_k8s.deploy.wait
 attributes:
@@ -235,18 +204,8 @@ import copy
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import (
     HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, K8S_CONNECTION_SPEC, K8sError)
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.etcd.client import ETCD_TREE_SPEC
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s import runner
-
-ETCD_SPEC = dict(
-    endpoints=dict(type='list', elements='str', required=True),
-    prefix=dict(type='str', default='/openstack'),
-    ca_cert=dict(type='path'),
-    client_cert=dict(type='path'),
-    client_key=dict(type='path', no_log=False),
-    username=dict(type='str'),
-    password=dict(type='str', no_log=True),
-    timeout=dict(type='float', default=10),
-)
 
 
 def argument_spec():
@@ -258,7 +217,7 @@ def argument_spec():
         variables=dict(type='dict', default={}),
         replicas=dict(type='dict', default={}),
         credentials_secret=dict(type='str', default='openstack-credentials', no_log=False),
-        etcd=dict(type='dict', options=ETCD_SPEC),
+        etcd=dict(type='dict', options=ETCD_TREE_SPEC),
         force_conflicts=dict(type='bool', default=False),
         render_dir=dict(type='path'),
         config_tree=dict(type='dict'),

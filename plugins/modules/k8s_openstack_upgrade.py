@@ -32,6 +32,7 @@ description:
   - O(mode=record) (C(site.yml)) records O(release) as the deployed release when none is recorded
     and fails when the record names another release or an upgrade in progress; it never changes
     the release of a deployed cloud.
+  - O(etcd) is required with O(mode=upgrade), since the Jobs and workloads are rendered from the configuration tree.
 author:
   - openstack_k8s.deploy developers (@openstack-k8s)
 options:
@@ -81,39 +82,6 @@ options:
       - Name of the credentials Secret in O(namespace).
     type: str
     default: openstack-credentials
-  etcd:
-    description:
-      - Where the configuration tree lives. Required with O(mode=upgrade).
-    type: dict
-    suboptions:
-      endpoints:
-        description: etcd client URLs, all with the same scheme.
-        type: list
-        elements: str
-        required: true
-      prefix:
-        description: Root of the config tree.
-        type: str
-        default: /openstack
-      ca_cert:
-        description: CA certificate of the etcd servers (https endpoints).
-        type: path
-      client_cert:
-        description: Client certificate, for etcd with client certificate authentication.
-        type: path
-      client_key:
-        description: Key of O(etcd.client_cert).
-        type: path
-      username:
-        description: etcd user; needs O(etcd.password).
-        type: str
-      password:
-        description: Password of O(etcd.username).
-        type: str
-      timeout:
-        description: Seconds per etcd request.
-        type: float
-        default: 10
   force_conflicts:
     description:
       - When another field manager owns a field this module sets, take the field over instead of failing.
@@ -126,6 +94,7 @@ options:
     type: int
     default: 600
 extends_documentation_fragment:
+  - openstack_k8s.deploy.etcd_tree
   - openstack_k8s.deploy.k8s_connection
   - ansible.builtin.action_common_attributes
 attributes:
@@ -224,18 +193,8 @@ import copy
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import (
     HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, K8S_CONNECTION_SPEC, K8sError)
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.etcd.client import ETCD_TREE_SPEC
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s import runner
-
-ETCD_SPEC = dict(
-    endpoints=dict(type='list', elements='str', required=True),
-    prefix=dict(type='str', default='/openstack'),
-    ca_cert=dict(type='path'),
-    client_cert=dict(type='path'),
-    client_key=dict(type='path', no_log=False),
-    username=dict(type='str'),
-    password=dict(type='str', no_log=True),
-    timeout=dict(type='float', default=10),
-)
 
 
 def argument_spec():
@@ -249,7 +208,7 @@ def argument_spec():
         variables=dict(type='dict', default={}),
         replicas=dict(type='dict', default={}),
         credentials_secret=dict(type='str', default='openstack-credentials', no_log=False),
-        etcd=dict(type='dict', options=ETCD_SPEC),
+        etcd=dict(type='dict', options=ETCD_TREE_SPEC),
         force_conflicts=dict(type='bool', default=False),
         wait_timeout=dict(type='int', default=600),
     )

@@ -53,6 +53,8 @@ ETCD_CONNECTION_SPEC = dict(
     password=dict(type='str', no_log=True),
     timeout=dict(type='float', default=10),
 )
+# The ``etcd`` option of the modules that read the config tree (doc fragment ``etcd_tree``).
+ETCD_TREE_SPEC = dict(ETCD_CONNECTION_SPEC, prefix=dict(type='str', default='/openstack'))
 
 
 class EtcdError(Exception):
