@@ -660,11 +660,12 @@ def general_defaults(namespace='openstack', release='2026.2', region_name='Regio
                      public_domain='openstack.local', cluster_domain='cluster.local', memcached_replicas=1):
     """The general keys of ``docs/conventions.md`` for services reached through their Kubernetes Services.
 
-    Memcached is a StatefulSet behind the headless Service ``memcached``; clients list
-    every member (``memcached-<i>.memcached...``) so a key always lands on the same one.
+    Memcached is the StatefulSet ``memcached-server`` behind the headless Service ``memcached``;
+    clients list every member (``memcached-server-<i>.memcached...``, the pods' DNS names) so a
+    key always lands on the same one.
     """
     svc = '%s.svc.%s' % (namespace, cluster_domain)
-    memcached = ','.join('memcached-%d.memcached.%s:11211' % (i, svc) for i in range(max(1, memcached_replicas)))
+    memcached = ','.join('memcached-server-%d.memcached.%s:11211' % (i, svc) for i in range(max(1, memcached_replicas)))
     return {
         'OPENSTACK_RELEASE': release,
         'REGION_NAME': region_name,

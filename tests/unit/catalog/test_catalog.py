@@ -315,8 +315,8 @@ def test_references():
 def test_general_defaults_follow_conventions():
     general = cat.general_defaults(namespace='cloud', memcached_replicas=2)
     assert general['DB_HOST'] == 'mariadb.cloud.svc.cluster.local'
-    assert general['MEMCACHED_SERVERS'] == ('memcached-0.memcached.cloud.svc.cluster.local:11211,'
-                                            'memcached-1.memcached.cloud.svc.cluster.local:11211')
+    assert general['MEMCACHED_SERVERS'] == ('memcached-server-0.memcached.cloud.svc.cluster.local:11211,'
+                                            'memcached-server-1.memcached.cloud.svc.cluster.local:11211')
     for key in ('OPENSTACK_RELEASE', 'REGION_NAME', 'NAMESPACE', 'DB_HOST', 'DB_PORT', 'RABBITMQ_HOST', 'RABBITMQ_PORT',
                 'MEMCACHED_SERVERS', 'KEYSTONE_PUBLIC_URL', 'KEYSTONE_INTERNAL_URL', 'PUBLIC_DOMAIN'):
         assert key in general

@@ -673,3 +673,31 @@ def test_read_only_root_by_default_with_a_tmp_volume(security, mounts):
     assert container['securityContext']['readOnlyRootFilesystem'] is (mounts == ['/tmp'])
     assert [v['mountPath'] for v in container.get('volumeMounts') or []] == mounts
     assert [v.get('emptyDir') for v in sts['spec']['template']['spec'].get('volumes') or []] == [{}] * len(mounts)
+
+
+PEER_NAME = re.compile(r'\b([a-z0-9][a-z0-9-]*?)-(\d+)\.([a-z0-9][a-z0-9-]*)\.openstack\.svc\b')
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_peer_names_in_config_are_pods_of_the_statefulset(name):
+    """Every ``<pod>-<n>.<headless service>.<ns>.svc`` name a config file lists (RabbitMQ's
+    classic_config nodes, the Memcached members, Galera or etcd peers) is the DNS name of a pod
+    a StatefulSet of the catalog creates: its name, an ordinal below its replicas, and its
+    serviceName. (RabbitMQ once listed rabbitmq-N and the clients memcached-N, while the pods
+    are rabbitmq-server-N and memcached-server-N.)"""
+    sets = dict((o['spec']['serviceName'], o) for other in NAMES for o in objects(other) if o['kind'] == 'StatefulSet')
+    found = []
+    for obj in objects(name):
+        if obj['kind'] != 'Secret' or not obj['metadata']['name'].startswith(name + '-config-'):
+            continue
+        for text in obj['data'].values():
+            for pod, ordinal, headless in PEER_NAME.findall(base64.b64decode(text).decode()):
+                found.append((pod, int(ordinal), headless))
+    for pod, ordinal, headless in found:
+        assert headless in sets, '%s: %s-%d.%s names no StatefulSet serviceName' % (name, pod, ordinal, headless)
+        sts = sets[headless]
+        assert pod == sts['metadata']['name'], '%s: peer %s-%d is not a pod of StatefulSet %s' % (
+            name, pod, ordinal, sts['metadata']['name'])
+        assert ordinal < sts['spec']['replicas'], '%s: %s-%d beyond %d replicas' % (name, pod, ordinal, sts['spec']['replicas'])
+    if name == 'rabbitmq':
+        assert len(found) == 3
