@@ -101,7 +101,8 @@ def etcd_writes(server, before):
 
 def test_site_order_credentials_then_config_is_idempotent_and_silent(etcd_clean_tls, sandbox, tmp_path):
     pinned = 'pinned-in-a-vaulted-variable-0123456789'
-    first = run(tmp_path, etcd_clean_tls, sandbox, '-vvv', openstack_pinned_credentials={'GLANCE_DB_PASSWORD': pinned})
+    first = run(tmp_path, etcd_clean_tls, sandbox, '-vvv', openstack_pinned_credentials={'GLANCE_DB_PASSWORD': pinned},
+                openstack_replicas={'memcached': {'server': 3}})
     assert first['rc'] == 0, first['output'][-4000:]
     values = credentials(sandbox)
     assert values['GLANCE_DB_PASSWORD'] == pinned
@@ -110,6 +111,9 @@ def test_site_order_credentials_then_config_is_idempotent_and_silent(etcd_clean_
     tree = etcd_clean_tls.dump(PREFIX + '/')
     assert tree[PREFIX + '/general/REGION_NAME'] == 'RegionTwo'
     assert tree[PREFIX + '/general/DB_HOST'] == 'mariadb.openstack.svc.cluster.local'
+    # Every Memcached member by its pod's DNS name, as many as the replicas.
+    assert tree[PREFIX + '/general/MEMCACHED_SERVERS'] == ','.join(
+        'memcached-server-%d.memcached.openstack.svc.cluster.local:11211' % i for i in range(3))
     assert tree[PREFIX + '/controller/glance/glance-api.conf/keystone_authtoken/password'] == '$GLANCE_KEYSTONE_PASSWORD'
     assert tree[PREFIX + '/controller/keystone/keystone.conf/cache/enabled'] == 'True'
     for value in list(values.values()) + [etcd_clean_tls.password]:
@@ -118,7 +122,8 @@ def test_site_order_credentials_then_config_is_idempotent_and_silent(etcd_clean_
 
     sandbox.control.clear_request_log()
     before = etcd_clean_tls.write_requests()
-    second = run(tmp_path, etcd_clean_tls, sandbox, '-vvv', '--diff', openstack_pinned_credentials={'GLANCE_DB_PASSWORD': pinned})
+    second = run(tmp_path, etcd_clean_tls, sandbox, '-vvv', '--diff', openstack_pinned_credentials={'GLANCE_DB_PASSWORD': pinned},
+                 openstack_replicas={'memcached': {'server': 3}})
     assert second['rc'] == 0 and second['changed'] == 0, second['output'][-4000:]
     assert k8s_writes(sandbox) == 0
     assert etcd_writes(etcd_clean_tls, before) == {}
