@@ -29,6 +29,7 @@ molecule: bootstrap-test
 	STAGES=molecule scripts/run_tests.sh
 
 bench: bootstrap-test
+	bench/bootstrap.sh
 	.venv/bin/python bench/run_all.py
 
 demo-stop:

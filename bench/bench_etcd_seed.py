@@ -95,6 +95,13 @@ def bench_seed(server, keys, repeat):
             writes['mvcc_put']))
     print('ratio seed/baseline:   %.1fx' % (rates['seed'] / rates['baseline']))
     print('ratio reseed/baseline: %.1fx' % (rates['reseed'] / rates['baseline']))
+    import benchlib  # pylint: disable=import-outside-toplevel
+    benchlib.save_figures('etcd_seed', [
+        {'label': label, 'seconds': round(median(case)[0], 3), 'keys_per_s': round(rates[case])}
+        for case, label in (('seed', 'seed (etcd_config_tree)'), ('reseed', 'reseed unchanged'),
+                            ('baseline', 'baseline: one put per key'))],
+        notes=['seed/baseline %.1fx' % (rates['seed'] / rates['baseline']),
+               'reseed/baseline %.1fx' % (rates['reseed'] / rates['baseline'])])
 
 
 # -- client library evaluation (one library per child process) ----------------------------

@@ -136,6 +136,12 @@ def main():
     print("| galera_bootstrap, module's own elapsed | %.2f |" % internal)
     print()
     print("ratio module/manual: %.2f (ansible wall time), %.2f (module elapsed)" % (module / manual, internal / manual))
+    import benchlib  # pylint: disable=import-outside-toplevel
+    benchlib.save_figures('galera_recovery', [
+        {'label': 'manual procedure', 'seconds': round(manual, 2)},
+        {'label': 'galera_bootstrap (ansible wall)', 'seconds': round(module, 2)},
+        {'label': "galera_bootstrap (module's elapsed)", 'seconds': round(internal, 2)}],
+        notes=['module/manual %.2f' % (module / manual)])
 
 
 if __name__ == "__main__":

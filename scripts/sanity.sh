@@ -13,6 +13,6 @@ dest="$work/ansible_collections/openstack_k8s/deploy"
 mkdir -p "$dest"
 rsync -a --exclude .git --exclude .venv --exclude .venv-openstack --exclude .venv-checkov --exclude .collections --exclude build \
   --exclude tests/output --exclude .pytest_cache --exclude __pycache__ --exclude .demo \
-  --exclude bench/results "$root/" "$dest/"
+  --exclude bench/results --exclude bench/.venv-bench --exclude bench/.collections --exclude bench/.cache "$root/" "$dest/"
 cd "$dest"
 PATH="$venv/bin:$PATH" ansible-test sanity --venv --python 3.11 --color no "$@"

@@ -818,7 +818,8 @@ class Controllers:
             # A running container stays ready (also across a sandbox restart from its state dir).
             return
         if owner_kind == "Job":
-            delay = float(settings.get("job_delay", 0.2))
+            rule = self._matches(settings.get("job_delays"), chain)
+            delay = float(rule.get("seconds", 0)) if rule else float(settings.get("job_delay", 0.2))
         else:
             rule = self._matches(settings.get("delays"), chain)
             delay = float(rule.get("seconds", 0)) if rule else float(settings.get("ready_delay", 0.2))

@@ -14,6 +14,8 @@ DEFAULTS = {
     "broken": [],
     # Seconds before a Job completes, and matchers of Jobs that fail instead.
     "job_delay": 0.2,
+    # Per-Job overrides of job_delay, the same matchers as "delays" (tried on the pod, then its Job); first match wins.
+    "job_delays": [],
     "job_failures": [],
     # Seconds a deleted pod stays Terminating (its deletionTimestamp set) before it is gone.
     "pod_termination_delay": 0.2,

@@ -84,6 +84,26 @@ def test_per_object_delay(sandbox, client):
     del fast
 
 
+@pytest.mark.parametrize("rule", [{"name": "slow-*"}, {"kind": "Job", "labels": {"app": "slow-job"}}])
+def test_per_job_delay(sandbox, client, rule):
+    """A 'job_delays' rule (by the Job's name or labels) gives one Job its own run time; others keep job_delay."""
+    sandbox.control.settings(job_delay=0.05, job_delays=[dict(rule, seconds=1.5)])
+    jobs = client.resources.get(api_version="batch/v1", kind="Job")
+    for name in ("slow-job", "fast-job"):
+        body = manifests.job(name)
+        body["metadata"]["labels"] = {"app": name}
+        jobs.create(namespace="default", body=body)
+    started = time.monotonic()
+    fast, ok = _wait_for(lambda: jobs.get(namespace="default", name="fast-job"),
+                         lambda j: _conditions(j).get("Complete") == "True")
+    assert ok, fast.status
+    assert _conditions(jobs.get(namespace="default", name="slow-job")).get("Complete") != "True"
+    slow, ok = _wait_for(lambda: jobs.get(namespace="default", name="slow-job"),
+                         lambda j: _conditions(j).get("Complete") == "True")
+    assert ok, slow.status
+    assert time.monotonic() - started >= 1.5
+
+
 @pytest.mark.parametrize("fails,condition", [(False, "Complete"), (True, "Failed")])
 def test_job_completes_or_fails(sandbox, client, fails, condition):
     """Jobs complete after the job delay, or fail (BackoffLimitExceeded) when settings say so."""
