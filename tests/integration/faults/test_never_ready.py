@@ -1,0 +1,30 @@
+"""A service whose pods never become ready: site.yml stops at that service, says which object,
+which condition and its last status, and never touches the later waves.
+
+tests/integration/rollout/test_site_playbook.py breaks the last wave (keystone) and checks
+the message; here a middle wave breaks (RabbitMQ, in a crash loop) and the request log
+proves that nothing of the next wave (Keystone) nor the release record was written.
+"""
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_never_ready_service_stops_the_run_before_later_waves(site):
+    site.sandbox.control.settings(broken=[{'kind': 'StatefulSet', 'name': 'rabbitmq-server', 'reason': 'CrashLoopBackOff'}])
+    result = site.run(openstack_service_wait_timeout=4)
+    assert result.rc != 0, result.explain()
+    output = ' '.join(result.output.split())
+    for fragment in ('StatefulSet openstack/rabbitmq-server', 'timed out after', 'last status', 'CrashLoopBackOff'):
+        assert fragment in output, (fragment, result.explain())
+    written = sorted(set((e['resource'], e['name'] or '') for e in result.writes))
+    names = [name for _resource, name in written]
+    # The broken wave itself was written (it is what timed out) ...
+    assert any(n.startswith('rabbitmq') for n in names), written
+    assert any(n.startswith('mariadb') for n in names), written
+    # Creates name no object in their path: only the namespace and the credentials Secret are created so.
+    assert set(resource for resource, name in written if not name) <= {'namespaces', 'secrets'}, written
+    # ... and nothing after it: no object of the keystone wave, no release record.
+    assert not [n for n in names if n.startswith('keystone')], written
+    assert ('configmaps', 'openstack-release') not in written, written
+    assert site.live('apps/v1', 'Deployment', 'keystone-api') is None
