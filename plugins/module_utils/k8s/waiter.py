@@ -16,7 +16,7 @@ __metaclass__ = type
 import time
 from collections import namedtuple
 
-from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import K8sError
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import RETRYABLE_STATUSES, K8sError
 
 
 class Readiness(namedtuple('Readiness', 'ready failed condition detail')):
@@ -312,8 +312,10 @@ class Waiter(object):
                 if state.detail != previous.detail:
                     self.progress('waiting for %s: %s; now %s' % (describe_ref(ref), state.condition, state.detail))
         except K8sError as exc:
-            if exc.status not in (410, 0):
+            # A watch the server refused for now (5xx, 429) is like one that ended: the read
+            # below goes through the client's retries and backoff.
+            if exc.status not in (410, 0) and exc.status not in RETRYABLE_STATUSES:
                 raise
-        # The stream ended (its timeout, or history compacted): read afresh and go on.
+        # The stream ended (its timeout, history compacted, a transient error): read afresh and go on.
         obj = self.client.get(ref['apiVersion'], ref['kind'], ref['name'], ref.get('namespace'))
         return obj, readiness(obj)
