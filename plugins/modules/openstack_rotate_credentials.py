@@ -184,19 +184,9 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import (
     HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, K8S_CONNECTION_SPEC, K8sClient, K8sError, build_api_client)
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.etcd.client import ETCD_TREE_SPEC
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s import runner
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.rotation import GaleraSql, Rotation, RotationError
-
-ETCD_SPEC = dict(
-    endpoints=dict(type='list', elements='str', required=True),
-    prefix=dict(type='str', default='/openstack'),
-    ca_cert=dict(type='path'),
-    client_cert=dict(type='path'),
-    client_key=dict(type='path', no_log=False),
-    username=dict(type='str'),
-    password=dict(type='str', no_log=True),
-    timeout=dict(type='float', default=10),
-)
 
 
 def argument_spec():
@@ -210,7 +200,7 @@ def argument_spec():
         rotation_secret=dict(type='str', no_log=False),
         galera_statefulset=dict(type='str', default='mariadb-server'),
         galera_container=dict(type='str', default='server'),
-        etcd=dict(type='dict', required=True, options=ETCD_SPEC),
+        etcd=dict(type='dict', required=True, options=ETCD_TREE_SPEC),
         variables=dict(type='dict', default={}),
         replicas=dict(type='dict', default={}),
         wait_timeout=dict(type='int', default=900),
