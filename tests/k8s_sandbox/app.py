@@ -55,24 +55,37 @@ class RequestLog:
 
 
 class Faults:
-    """Decides, with a seedable RNG, which requests get an injected failure."""
+    """Decides which requests get an injected failure, reproducibly from ``fault_seed``.
+
+    Each decision is drawn from an RNG seeded with (seed, verb, path, how many times that
+    verb and path were asked before), not from one sequence shared by every request: so
+    with the same seed the same request (say the third GET of a Deployment) gets the same
+    answer however the threads of a client interleave with each other and with watches.
+    """
 
     def __init__(self, sandbox):
         self.sandbox = sandbox
         self.lock = threading.Lock()
-        self.rng = random.Random(0)
+        self.seed = 0
         self.used = collections.Counter()
+        self.seen = collections.Counter()
 
     def reseed(self, seed):
         with self.lock:
-            self.rng = random.Random(seed)
+            self.seed = seed
             self.used.clear()
+            self.seen.clear()
 
     def decide(self, verb, path, is_apply):
         rules = self.sandbox.settings.get("faults") or ()
         if not rules:
             return None
         with self.lock:
+            key = ("apply" if is_apply else verb, path)
+            occurrence = self.seen[key]
+            self.seen[key] += 1
+            # random.Random of a str is seeded from its SHA-512: the same in every process.
+            rng = random.Random("%s|%s|%s|%d" % (self.seed, key[0], key[1], occurrence))
             for index, rule in enumerate(rules):
                 verbs = rule.get("verbs") or ()
                 if verbs and verb not in verbs and not (is_apply and "apply" in verbs):
@@ -81,12 +94,12 @@ class Faults:
                     continue
                 if rule.get("count") is not None and self.used[index] >= int(rule["count"]):
                     continue
-                if self.rng.random() >= float(rule.get("rate", 1.0)):
+                if rng.random() >= float(rule.get("rate", 1.0)):
                     continue
                 self.used[index] += 1
                 responses = rule.get("responses") or [500]
                 fault = dict(rule)
-                fault["response"] = self.rng.choice(responses)
+                fault["response"] = rng.choice(responses)
                 return fault
         return None
 

@@ -19,6 +19,7 @@ import copy
 import hashlib
 import json
 import re
+import time
 from decimal import Decimal, InvalidOperation
 
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import K8sError
@@ -218,11 +219,12 @@ def project(live, shape):
 class Applier(object):
     """Applies normalized manifests through a :class:`K8sClient`; returns a record per object."""
 
-    def __init__(self, client, check_mode=False, manager=FIELD_MANAGER, force=False):
+    def __init__(self, client, check_mode=False, manager=FIELD_MANAGER, force=False, clock=time.monotonic):
         self.client = client
         self.check_mode = check_mode
         self.manager = manager
         self.force = force
+        self.clock = clock
 
     def apply(self, desired, live=None, live_known=False):
         ref = object_ref(desired)
@@ -260,19 +262,26 @@ class Applier(object):
         record.update(result=result, before=before, after=project(result, desired) if result else desired)
         return record
 
-    def _wait_gone(self, ref):
-        """A deleted Job may linger with finalizers; wait on its watch until it is gone."""
+    def _wait_gone(self, ref, timeout=60):
+        """A deleted Job may linger with finalizers; follow its watch until it is gone.
+
+        A watch that ends early (cut, expired) is followed by a fresh read and a new watch,
+        until ``timeout`` seconds have passed.
+        """
+        deadline = self.clock() + timeout
         live = self.client.get(ref['apiVersion'], ref['kind'], ref['name'], ref.get('namespace'))
-        if live is None:
-            return
-        version = (live.get('metadata') or {}).get('resourceVersion')
-        for event_type, _obj in self.client.watch(ref['apiVersion'], ref['kind'], namespace=ref.get('namespace'),
-                                                  name=ref['name'], resource_version=version, timeout=60):
-            if event_type == 'DELETED':
-                return
-        if self.client.get(ref['apiVersion'], ref['kind'], ref['name'], ref.get('namespace')) is not None:
-            raise K8sError('%s was deleted for re-creation but still exists after 60s (finalizers: %s)'
-                           % (ref_label(ref), (live.get('metadata') or {}).get('finalizers')))
+        while live is not None:
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                raise K8sError('%s was deleted for re-creation but still exists after %ds (finalizers: %s)'
+                               % (ref_label(ref), timeout, (live.get('metadata') or {}).get('finalizers')))
+            version = (live.get('metadata') or {}).get('resourceVersion')
+            for event_type, _obj in self.client.watch(ref['apiVersion'], ref['kind'], namespace=ref.get('namespace'),
+                                                      name=ref['name'], resource_version=version,
+                                                      timeout=max(1, int(remaining + 0.999))):
+                if event_type == 'DELETED':
+                    return
+            live = self.client.get(ref['apiVersion'], ref['kind'], ref['name'], ref.get('namespace'))
 
     def delete(self, ref):
         gone = self.client.delete(ref['apiVersion'], ref['kind'], ref['name'], ref.get('namespace'),

@@ -8,7 +8,9 @@ the ``k8s_connection`` doc fragment (:data:`K8S_CONNECTION_SPEC`). The client
 
 * connects through a kubeconfig/context, an explicit host and token, or in-cluster;
 * retries what is safe to retry (429, 5xx, dropped connections) with exponential
-  backoff, honouring ``Retry-After``, and never retries a 409 blindly;
+  backoff, honouring ``Retry-After``, and never retries a 409 blindly: one
+  :class:`RetryPolicy` for every request it makes, discovery, watches and the opening
+  of pod exec streams (:mod:`podexec`) included;
 * returns plain dicts, never client objects, and raises :class:`K8sError` carrying the
   HTTP status, the Status ``reason`` and message, so callers can report them;
 * counts the requests it makes by verb, which modules return for benchmarks.
@@ -30,12 +32,19 @@ try:
     from kubernetes import config as k8s_config
     from kubernetes.client.rest import ApiException
     from kubernetes.dynamic import DynamicClient
-    from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
+    from kubernetes.dynamic.exceptions import ResourceNotFoundError, ServiceUnavailableError
+    from kubernetes.watch.watch import iter_resp_lines
     HAS_KUBERNETES = True
     KUBERNETES_IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - exercised by the import sanity test
     HAS_KUBERNETES = False
     KUBERNETES_IMPORT_ERROR = exc
+
+try:
+    # websocket-client, a dependency of kubernetes: the transport of pod exec.
+    from websocket import WebSocketBadStatusException, WebSocketException
+except ImportError:  # pragma: no cover
+    WebSocketBadStatusException = WebSocketException = None
 
 K8S_CONNECTION_SPEC = dict(
     kubeconfig=dict(type='path'),
@@ -58,6 +67,11 @@ _ENV_FALLBACKS = dict(
 )
 
 RETRYABLE_STATUSES = frozenset([429, 500, 502, 503, 504])
+# Backoff without Retry-After: FIRST_BACKOFF * 2**(attempt-1), at most MAX_BACKOFF, times a
+# jitter in [0.5, 1.5); a Retry-After the server sends is waited as given, up to MAX_RETRY_AFTER.
+FIRST_BACKOFF = 0.2
+MAX_BACKOFF = 8.0
+MAX_RETRY_AFTER = 30.0
 APPLY_CONTENT_TYPE = 'application/apply-patch+yaml'
 MERGE_PATCH = 'application/merge-patch+json'
 STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json'
@@ -106,6 +120,97 @@ def _env_bool(value):
     if isinstance(value, bool) or value is None:
         return value
     return str(value).strip().lower() in ('1', 'true', 'yes', 'on')
+
+
+def _websocket_failure(exc):
+    """The handshake error behind an ApiException(status=0) of ``kubernetes.stream``, or None.
+
+    The exec transport wraps every failure of the websocket handshake in an ApiException
+    with status 0 and the original error as its context: a refused upgrade carries the
+    HTTP status and headers (Retry-After), a cut connection is an OSError or a
+    WebSocketException.
+    """
+    context = exc.__cause__ or exc.__context__
+    if context is None:
+        return None
+    if WebSocketBadStatusException is not None and isinstance(context, WebSocketBadStatusException):
+        return int(getattr(context, 'status_code', 0) or 0), getattr(context, 'resp_headers', None), \
+            getattr(context, 'resp_body', None)
+    if isinstance(context, OSError) or (WebSocketException is not None and isinstance(context, WebSocketException)):
+        return 0, None, None
+    return None
+
+
+def request_failure(exc):
+    """What a request's exception means: ``(K8sError, retryable, retry_after seconds or None)``.
+
+    Retryable: 429, 500, 502, 503, 504 and connections refused, reset or cut before an
+    answer. Anything else (4xx, a 409 conflict included) is final. None when ``exc`` is
+    not an error of the HTTP client (a bug, to be raised as it is).
+    """
+    if isinstance(exc, ApiException):
+        status = int(getattr(exc, 'status', 0) or 0)
+        headers, raw = getattr(exc, 'headers', None), getattr(exc, 'body', None)
+        if status == 0:
+            handshake = _websocket_failure(exc)
+            if handshake is None:
+                # A failure of the client itself, not an answer: reported, never retried.
+                return K8sError(str(getattr(exc, 'reason', None) or exc), status=0), False, None
+            status, headers, raw = handshake
+            if status == 0:
+                return (K8sError('Kubernetes API unreachable: %s' % (getattr(exc, 'reason', None) or exc),
+                                 status=0, reason='Unreachable'), True, None)
+        body = _parse_status_body(raw)
+        reason = body.get('reason') or getattr(exc, 'reason', None)
+        message = body.get('message') or str(getattr(exc, 'reason', '') or exc)
+        return K8sError(message, status=status, reason=reason, body=body), status in RETRYABLE_STATUSES, \
+            _retry_after(headers)
+    if isinstance(exc, (urllib3.exceptions.HTTPError, OSError)):
+        return K8sError('Kubernetes API unreachable: %s' % exc, status=0, reason='Unreachable'), True, None
+    return None
+
+
+class RetryPolicy(object):
+    """The one retry policy of every request to the Kubernetes API.
+
+    :meth:`run` calls a request function; a transient failure (:func:`request_failure`) is
+    tried again up to ``retries`` more times, after the ``Retry-After`` the server asked for
+    (capped at MAX_RETRY_AFTER) or an exponential backoff with jitter; a final failure, or
+    the last transient one, raises :class:`K8sError` with the number of attempts.
+    ``sleep`` and ``rng`` are injectable so tests can run it without waiting.
+    """
+
+    def __init__(self, retries=5, sleep=time.sleep, rng=None):
+        self.retries = int(retries)
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.retried = 0
+
+    def delay(self, attempt, retry_after=None):
+        """Seconds to wait after failed attempt number ``attempt`` (1 for the first)."""
+        if retry_after is None:
+            retry_after = min(MAX_BACKOFF, FIRST_BACKOFF * (2 ** (attempt - 1))) * (0.5 + self.rng.random())
+        return min(retry_after, MAX_RETRY_AFTER)
+
+    def run(self, func, args=(), kwargs=None, on_attempt=None):
+        """``func(*args, **kwargs)`` with retries; ``on_attempt()`` is called before each attempt."""
+        attempt = 0
+        while True:
+            attempt += 1
+            if on_attempt is not None:
+                on_attempt()
+            try:
+                return func(*args, **(kwargs or {}))
+            except _REQUEST_ERRORS as exc:
+                failure = request_failure(exc)
+                if failure is None:
+                    raise
+                error, retryable, retry_after = failure
+                if not retryable or attempt > self.retries:
+                    error.attempts = attempt
+                    raise error
+            self.retried += 1
+            self.sleep(self.delay(attempt, retry_after))
 
 
 def connection_params(params):
@@ -188,6 +293,37 @@ def _bound_request_time(rest_client, timeout):
     rest_client.request = bounded
 
 
+if HAS_KUBERNETES:
+    _REQUEST_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
+
+    class StrictDynamicClient(DynamicClient):
+        """``DynamicClient`` whose discovery does not swallow a 503.
+
+        The library's discovery reads a group's resource list and, on 503 ServiceUnavailable,
+        goes on with an empty list: the kind then looks unserved (``ResourceNotFoundError``,
+        read as "the API server does not serve ...") instead of being retried. Here the 503
+        comes out as an error of the same status that is no ``ServiceUnavailableError``, so
+        the retry policy retries it like any other 503.
+        """
+
+        def request(self, method, path, body=None, **params):
+            try:
+                return super(StrictDynamicClient, self).request(method, path, body=body, **params)
+            except ServiceUnavailableError as exc:
+                raise _Unavailable(exc)
+
+    class _Unavailable(ApiException):
+        """A 503 that discovery must not take for an empty answer."""
+
+        def __init__(self, exc):
+            super(_Unavailable, self).__init__(status=exc.status, reason=exc.reason)
+            self.body = exc.body
+            self.headers = exc.headers
+else:  # pragma: no cover
+    _REQUEST_ERRORS = (OSError,)
+    StrictDynamicClient = None
+
+
 class K8sClient(object):
     """Plain-dict access to any kind through discovery, with bounded retries.
 
@@ -198,13 +334,16 @@ class K8sClient(object):
         conn = connection_params(params)
         self.timeout = float(conn['api_timeout'])
         self.retries = int(conn['api_retries'])
-        self._sleep = sleep
-        self._rng = rng or random.Random()
+        self.policy = RetryPolicy(self.retries, sleep, rng)
         self.requests = {}
-        self.retried = 0
         self._api_client = build_api_client(params)
         self._dynamic = None
         self._resources = {}
+
+    @property
+    def retried(self):
+        """How many attempts were made again after a transient failure."""
+        return self.policy.retried
 
     def fork(self):
         """A client for another thread: same connection, discovery and resource cache, own counters.
@@ -215,10 +354,8 @@ class K8sClient(object):
         twin = K8sClient.__new__(K8sClient)
         twin.timeout = self.timeout
         twin.retries = self.retries
-        twin._sleep = self._sleep
-        twin._rng = random.Random(self._rng.random())
+        twin.policy = RetryPolicy(self.retries, self.policy.sleep, random.Random(self.policy.rng.random()))
         twin.requests = {}
-        twin.retried = 0
         twin._api_client = self._api_client
         twin._dynamic = self.dynamic
         twin._resources = self._resources
@@ -229,34 +366,14 @@ class K8sClient(object):
         self.requests[verb] = self.requests.get(verb, 0) + 1
 
     def _call(self, verb, func, *args, **kwargs):
-        """Run one API call with retries; returns its result or raises K8sError."""
-        attempt = 0
-        while True:
-            attempt += 1
-            self._count(verb)
-            try:
-                return func(*args, **kwargs)
-            except (DynamicApiError, ApiException) as exc:
-                body = _parse_status_body(getattr(exc, 'body', None))
-                status = int(getattr(exc, 'status', 0) or 0)
-                message = body.get('message') or str(getattr(exc, 'reason', '') or exc)
-                delay = _retry_after(getattr(exc, 'headers', None))
-                if status not in RETRYABLE_STATUSES or attempt > self.retries:
-                    raise K8sError(message, status=status, reason=body.get('reason') or getattr(exc, 'reason', None),
-                                   body=body, attempts=attempt)
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                status, message, delay = 0, 'Kubernetes API unreachable: %s' % exc, None
-                if attempt > self.retries:
-                    raise K8sError(message, status=0, reason='Unreachable', attempts=attempt)
-            self.retried += 1
-            if delay is None:
-                delay = min(8.0, 0.2 * (2 ** (attempt - 1))) * (0.5 + self._rng.random())
-            self._sleep(min(delay, 30.0))
+        """Run one API call through the retry policy; returns its result or raises K8sError."""
+        return self.policy.run(func, args, kwargs, on_attempt=lambda: self._count(verb))
 
     @property
     def dynamic(self):
         if self._dynamic is None:
-            self._dynamic = self._call('discovery', DynamicClient, self._api_client)
+            # Building it reads /version and /apis (or the discovery cache file).
+            self._dynamic = self._call('discovery', StrictDynamicClient, self._api_client)
         return self._dynamic
 
     def resource(self, api_version, kind):
@@ -315,23 +432,43 @@ class K8sClient(object):
 
     def watch(self, api_version, kind, namespace=None, name=None, label_selector=None,
               resource_version=None, timeout=None):
-        """Yield (event_type, object_dict) until the server ends the stream after ``timeout`` s."""
+        """Yield (event_type, object_dict) until the stream ends.
+
+        Opening the stream goes through the retry policy like any request (5xx, 429 after
+        its Retry-After, a connection refused or cut before the answer). Once open, the
+        stream ends without an error when the server closes it (``timeout`` seconds), when
+        the connection is cut, or when the server sends an ERROR event that is transient
+        (410 Expired: the resourceVersion is too old; 429, 5xx): the caller then reads the
+        object afresh (a retried request) and watches again from there. Any other ERROR
+        event, and an opening that failed for good, raise :class:`K8sError`.
+        """
         res = self.resource(api_version, kind)
-        self._count('watch')
         field_selector = 'metadata.name=%s' % name if name else None
+        response = self._call('watch', res.get, namespace=self._ns(res, namespace), watch=True, serialize=False,
+                              label_selector=label_selector, field_selector=field_selector,
+                              resource_version=resource_version, timeout_seconds=int(timeout) if timeout else None)
         try:
-            stream = self.dynamic.watch(res, namespace=self._ns(res, namespace), label_selector=label_selector,
-                                        field_selector=field_selector, resource_version=resource_version,
-                                        timeout=int(timeout) if timeout else None)
-            for event in stream:
-                obj = event.get('raw_object') or self._to_dict(event.get('object'))
+            for line in iter_resp_lines(response):
+                try:
+                    event = json.loads(line) if line.strip() else None
+                except ValueError:
+                    return
+                if not isinstance(event, dict):
+                    continue
+                obj = event.get('object') if isinstance(event.get('object'), dict) else {}
+                if event.get('type') == 'ERROR':
+                    code = int(obj.get('code') or 0)
+                    if code == 410 or code in RETRYABLE_STATUSES:
+                        return
+                    raise K8sError(obj.get('message') or 'watch on %s %s failed' % (api_version, kind),
+                                   status=code, reason=obj.get('reason'), body=obj)
                 yield event.get('type'), obj
-        except (DynamicApiError, ApiException) as exc:
-            body = _parse_status_body(getattr(exc, 'body', None))
-            raise K8sError(body.get('message') or str(exc), status=int(getattr(exc, 'status', 0) or 0),
-                           reason=body.get('reason'), body=body)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise K8sError('watch on %s %s interrupted: %s' % (api_version, kind, exc), status=0, reason='Unreachable')
+        except (urllib3.exceptions.HTTPError, OSError):
+            # The connection was cut mid-stream: as if the stream ended.
+            return
+        finally:
+            response.close()
+            response.release_conn()
 
     # -- writes -----------------------------------------------------------------------
     def apply(self, manifest, field_manager, force=False, dry_run=False):

@@ -270,14 +270,15 @@ def parse_rabbitmq_cluster_status(text, expected=None):
                 partitions=partitions, alarms=sorted(alarms), versions=versions)
 
 
-def pod_exec(api_client, namespace, pod, command, container=None, timeout=30, clock=time.monotonic):
+def pod_exec(api_client, namespace, pod, command, container=None, timeout=30, clock=time.monotonic, retry=None):
     """Run ``command`` in a pod through the exec API; (exit code, stdout, stderr).
 
+    ``retry``: the K8sClient's ``policy``, which opens the stream (podexec.run's default otherwise).
     Raises :class:`podexec.ExecError` with the server's message when the command cannot run at all.
     """
     from kubernetes.client import CoreV1Api  # pylint: disable=import-outside-toplevel
     raw, out, err = podexec.run(CoreV1Api(api_client), namespace, pod, command, container=container,
-                                timeout=timeout, clock=clock)
+                                timeout=timeout, clock=clock, retry=retry)
     return podexec.exit_code(raw), out, err
 
 

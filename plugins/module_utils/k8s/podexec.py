@@ -7,6 +7,11 @@ One implementation for every caller (the Galera transport, the credentials rotat
 status probes): :func:`run` collects stdout and stderr until the stream closes or the
 deadline passes, and :func:`exit_code` reads the command's exit code from the Status the
 kubelet sends on the error channel.
+
+Opening the stream goes through the client's retry policy (:class:`client.RetryPolicy`): a
+handshake the server refuses with 429 or 5xx, or a connection cut before the upgrade, is
+tried again after the backoff or the Retry-After, because the command has not started.
+Once the stream is open nothing is retried: the command may have run.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,6 +19,8 @@ __metaclass__ = type
 
 import json
 import time
+
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import K8sError, RetryPolicy
 
 # The channel on which the kubelet sends the command's final Status.
 EXEC_ERROR_CHANNEL = 3
@@ -27,19 +34,28 @@ class ExecTimeout(ExecError):
     """The command did not finish in time."""
 
 
-def run(core_api, namespace, pod, command, container=None, stdin=None, timeout=300, clock=time.monotonic):
+def run(core_api, namespace, pod, command, container=None, stdin=None, timeout=300, clock=time.monotonic,
+        retry=None):
     """Run ``command`` (a list) in ``pod``; ``(raw status, stdout, stderr)``.
 
     :param core_api: a ``kubernetes.client.CoreV1Api``.
     :param stdin: text written to the command's standard input, or None for none.
+    :param retry: the :class:`client.RetryPolicy` that opens the stream (a K8sClient's
+        ``policy``); by default one with the connection's default retries.
     :raises ExecTimeout: the command was still running after ``timeout`` seconds.
+    :raises ExecError: the stream could not be opened (after the retries, when transient), with
+        the server's status and message.
     """
     from kubernetes.stream import stream  # pylint: disable=import-outside-toplevel
     kwargs = dict(command=list(command), stderr=True, stdin=stdin is not None, stdout=True, tty=False,
                   _preload_content=False)
     if container:
         kwargs['container'] = container
-    resp = stream(core_api.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
+    try:
+        resp = (retry or RetryPolicy()).run(stream, (core_api.connect_get_namespaced_pod_exec, pod, namespace), kwargs)
+    except K8sError as exc:
+        raise ExecError('cannot open an exec stream to pod %s/%s (HTTP %s after %d attempts): %s'
+                        % (namespace, pod, exc.status or 'none', exc.attempts, exc.message))
     out, err = [], []
     deadline = clock() + timeout
     try:

@@ -16,7 +16,7 @@ __metaclass__ = type
 import time
 from collections import namedtuple
 
-from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import RETRYABLE_STATUSES, K8sError
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import K8sError
 
 
 class Readiness(namedtuple('Readiness', 'ready failed condition detail')):
@@ -293,29 +293,28 @@ class Waiter(object):
         return pod_summary(pods)
 
     def _watch_until_ready(self, ref, obj, state, remaining):
-        """Follow the object's watch stream until it is ready/failed or the stream ends."""
+        """Follow the object's watch stream until it is ready/failed or the stream ends.
+
+        The client opens the watch through its retry policy (backoff, Retry-After) and ends
+        the stream quietly when it times out, is cut, or expires (410); a watch that could
+        not be opened after the retries raises, as any other request would.
+        """
         version = ((obj or {}).get('metadata') or {}).get('resourceVersion')
         seconds = max(1, min(int(remaining + 0.999), self.watch_chunk))
-        try:
-            events = self.client.watch(ref['apiVersion'], ref['kind'], namespace=ref.get('namespace'), name=ref['name'],
-                                       resource_version=version, timeout=seconds)
-            for event_type, event_obj in events:
-                if event_type == 'DELETED':
-                    obj = None
-                elif event_type in ('ADDED', 'MODIFIED'):
-                    obj = event_obj
-                else:
-                    continue
-                previous, state = state, readiness(obj)
-                if state.ready or state.failed:
-                    return obj, state
-                if state.detail != previous.detail:
-                    self.progress('waiting for %s: %s; now %s' % (describe_ref(ref), state.condition, state.detail))
-        except K8sError as exc:
-            # A watch the server refused for now (5xx, 429) is like one that ended: the read
-            # below goes through the client's retries and backoff.
-            if exc.status not in (410, 0) and exc.status not in RETRYABLE_STATUSES:
-                raise
-        # The stream ended (its timeout, history compacted, a transient error): read afresh and go on.
+        events = self.client.watch(ref['apiVersion'], ref['kind'], namespace=ref.get('namespace'), name=ref['name'],
+                                   resource_version=version, timeout=seconds)
+        for event_type, event_obj in events:
+            if event_type == 'DELETED':
+                obj = None
+            elif event_type in ('ADDED', 'MODIFIED'):
+                obj = event_obj
+            else:
+                continue
+            previous, state = state, readiness(obj)
+            if state.ready or state.failed:
+                return obj, state
+            if state.detail != previous.detail:
+                self.progress('waiting for %s: %s; now %s' % (describe_ref(ref), state.condition, state.detail))
+        # The stream ended (its timeout, a cut connection, history compacted): read afresh and go on.
         obj = self.client.get(ref['apiVersion'], ref['kind'], ref['name'], ref.get('namespace'))
         return obj, readiness(obj)
