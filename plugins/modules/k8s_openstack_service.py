@@ -24,7 +24,16 @@ description:
     C(app.kubernetes.io/name=<service>)); PersistentVolumeClaims are never deleted.
   - An object is only sent when it would change; a second run over an unchanged deployment
     makes no write request.
-  - Several services given together are independent (one wave) and roll out concurrently.
+  - Several services given together are scheduled by their dependencies - the C(depends_on) and
+    C(after) lists of their catalog entries, counting only the services given (an edge to a service
+    not given is ignored). Each service starts, on its own thread, as soon as every service it
+    waits for is ready; services that do not wait for each other roll out concurrently. Within a
+    service the phases keep their order. So one call can roll out a whole deployment, with no
+    barrier between waves. A dependency cycle among the services given fails before any write.
+  - When a service fails (for example never becomes ready), nothing new starts - neither the
+    services that depend on it nor independent ones that had not started yet; services already
+    running finish their rollout. The result names the failed service, the object, the condition
+    and its last status, and lists the services not started (RV(not_started)).
   - O(etcd) is needed with O(state=present) only, since it holds the configuration the services are rendered from.
 author:
   - openstack_k8s.deploy contributors (@openstack-k8s)
@@ -33,7 +42,8 @@ options:
     description:
       - The catalog entries of the services to roll out, as the C(openstack_k8s.deploy.catalog)
         role sets them in C(openstack_catalog). Each needs at least C(name) and C(components).
-      - All services given in one call must be independent of each other; they run concurrently.
+      - They are started in dependency order (C(depends_on) and C(after) among the services given),
+        each as soon as the services it waits for are ready; with O(state=absent) all are removed concurrently.
     type: list
     elements: dict
     required: true
@@ -120,11 +130,17 @@ EXAMPLES = r'''
       keystone: {api: 3}
     kubeconfig: ~/.kube/config
 
-- name: Roll out one wave concurrently
+- name: Roll out independent services concurrently
   openstack_k8s.deploy.k8s_openstack_service:
     services: "{{ ['glance', 'placement'] | map('extract', openstack_catalog) | list }}"
     etcd: "{{ openstack_etcd }}"
     wait_timeout: 900
+
+- name: Roll out every OpenStack service, each as soon as its dependencies are ready
+  openstack_k8s.deploy.k8s_openstack_service:
+    services: "{{ openstack_service_waves | flatten | map('extract', openstack_catalog)
+                  | selectattr('kind', 'eq', 'openstack') | list }}"
+    etcd: "{{ openstack_etcd }}"
 
 - name: Remove Heat
   openstack_k8s.deploy.k8s_openstack_service:
@@ -184,6 +200,28 @@ elapsed:
   description: Seconds the rollout took.
   returned: always
   type: float
+schedule:
+  description:
+    - One entry per service, in start order - C(name), C(waits_for) (the services it waited for),
+      C(state) (V(ready), V(failed), V(waiting) when never started), C(start) and C(end) in seconds since the rollout began.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {name: keystone, waits_for: [], state: ready, start: 0.0, end: 3.1}
+    - {name: glance, waits_for: [keystone], state: ready, start: 3.1, end: 5.4}
+schedule_progress:
+  description: Time-stamped lines of which service started when, and which became ready or failed.
+  returned: always
+  type: list
+  elements: str
+not_started:
+  description:
+    - The services not started because a service failed; empty when none failed. The message
+      says for each whether it needs the failed service or was held back.
+  returned: always
+  type: list
+  elements: str
 wait:
   description: On a wait that timed out or failed, the object, the condition and its last status.
   returned: failure

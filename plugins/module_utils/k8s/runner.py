@@ -7,8 +7,9 @@ For each service: read its config subtree and the general keys from etcd, read t
 credentials Secret, render every manifest (the pure renderers in ``render/``), apply the
 phases in order with server-side apply (only what changed is sent), wait between phases
 with watches, prune what the service no longer renders, and return a result dict. The
-services of one call are independent (one wave) and run concurrently, one thread and
-one API client each. Nothing here exits the module; errors are exceptions carrying what
+services of one call start as soon as the services they depend on (``depends_on`` and
+``after`` among those given) are ready, each on its own thread with its own API client
+(:class:`Schedule`, :func:`run_schedule`); after a failure nothing new starts. Nothing here exits the module; errors are exceptions carrying what
 the module reports.
 """
 
@@ -312,6 +313,121 @@ def render_inputs(entry, general, files, credentials, options):
     return deployment, config_files
 
 
+# -- dependency-driven scheduling (pure) -------------------------------------------------------
+def rollout_edges(entries):
+    """{service: [services it waits for]}: its ``depends_on`` and ``after`` among ``entries``.
+
+    Edges to services not given are ignored (as :func:`catalog.order_waves` does). A cycle is
+    refused with a RolloutError naming it, before anything is written.
+    """
+    from ansible_collections.openstack_k8s.deploy.plugins.module_utils.catalog import CatalogError, order_waves
+    catalog = dict((entry['name'], entry) for entry in entries)
+    try:
+        order_waves(catalog, list(catalog))
+    except CatalogError as exc:
+        raise RolloutError(str(exc))
+    return dict((name, sorted(set(d for d in (entry.get('depends_on') or []) + (entry.get('after') or [])
+                                  if d in catalog)))
+                for name, entry in catalog.items())
+
+
+WAITING, RUNNING, READY, FAILED = 'waiting', 'running', 'ready', 'failed'
+
+
+class Schedule(object):
+    """Which service may start when, given ``edges`` ({service: [services it waits for]}).
+
+    A service starts once every service it waits for is ready. After the first failure
+    nothing new starts (services already running finish); :meth:`not_started` then says
+    which services were left and why. Pure: the threads are :func:`run_schedule`'s.
+    """
+
+    def __init__(self, edges):
+        self.edges = dict((name, list(deps)) for name, deps in edges.items())
+        self.state = dict((name, WAITING) for name in self.edges)
+        self.failures = []
+
+    def startable(self):
+        """The services to start now, by name; none once a service failed."""
+        if self.failures:
+            return []
+        return sorted(name for name, state in self.state.items()
+                      if state == WAITING and all(self.state[d] == READY for d in self.edges[name]))
+
+    def start(self, name):
+        if name not in self.startable():
+            raise ValueError('%s cannot start now' % name)
+        self.state[name] = RUNNING
+
+    def finished(self, name, ok):
+        if self.state[name] != RUNNING:
+            raise ValueError('%s is not running' % name)
+        self.state[name] = READY if ok else FAILED
+        if not ok:
+            self.failures.append(name)
+
+    def running(self):
+        return sorted(name for name, state in self.state.items() if state == RUNNING)
+
+    def needs(self, name):
+        """Every service ``name`` waits for, directly or through others."""
+        found, todo = set(), list(self.edges[name])
+        while todo:
+            dep = todo.pop()
+            if dep not in found:
+                found.add(dep)
+                todo.extend(self.edges[dep])
+        return found
+
+    def not_started(self):
+        """{service: reason} of the services left waiting: the failed services they need, or none
+        (independent, held back because nothing new starts after a failure)."""
+        return dict((name, sorted(self.needs(name) & set(self.failures)))
+                    for name, state in self.state.items() if state == WAITING)
+
+
+def simulate(edges, durations, failing=()):
+    """Run a :class:`Schedule` on simulated time: ``durations`` {service: seconds to ready},
+    ``failing`` the services that fail after their duration. Returns (starts [(second, service)],
+    end second, the schedule)."""
+    import heapq
+    schedule = Schedule(edges)
+    clock, starts, events = 0.0, [], []
+    while True:
+        for name in schedule.startable():
+            schedule.start(name)
+            starts.append((clock, name))
+            heapq.heappush(events, (clock + durations[name], name))
+        if not events:
+            return starts, clock, schedule
+        clock, name = heapq.heappop(events)
+        schedule.finished(name, name not in failing)
+
+
+def run_schedule(schedule, launch, max_workers=16, on_start=None):
+    """Start each service of ``schedule`` on a thread as soon as it may start; ``launch(name)``
+    rolls it out and returns whether it became ready. Returns when nothing runs any more."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+    with ThreadPoolExecutor(max_workers=max(1, min(len(schedule.state), max_workers))) as pool:
+        futures = {}
+        while True:
+            for name in schedule.startable():
+                schedule.start(name)
+                if on_start is not None:
+                    on_start(name)
+                futures[pool.submit(launch, name)] = name
+            if not futures:
+                return schedule
+            done, _pending = wait(list(futures), return_when=FIRST_COMPLETED)
+            for future in done:
+                name = futures.pop(future)
+                try:
+                    ok = bool(future.result())
+                except Exception:  # pylint: disable=broad-except
+                    ok = False
+                schedule.finished(name, ok)
+
+
 def read_credentials(client, namespace, secret_name, check_mode=False):
     secret = client.get('v1', 'Secret', secret_name, namespace)
     if secret is None and check_mode:
@@ -323,7 +439,7 @@ def read_credentials(client, namespace, secret_name, check_mode=False):
 
 
 def run(params, check_mode=False, client_factory=None, render=None, etcd_reader=read_etcd):
-    """Roll out every service in ``params['services']`` concurrently; returns the module result.
+    """Roll out every service in ``params['services']``, each as soon as its dependencies are ready.
 
     ``params``: services (catalog entries), namespace, etcd (connection + prefix),
     credentials_secret, replicas, variables, state, wait, wait_timeout, force_conflicts and
@@ -361,6 +477,8 @@ def run(params, check_mode=False, client_factory=None, render=None, etcd_reader=
         rollout = ServiceRollout(entry, None, options, flat, credentials, render)
         rollout.render()
         rollouts.append(rollout)
+    # Who waits for whom (depends_on and after among the services given); a cycle fails here.
+    edges = rollout_edges(entries) if options['state'] == 'present' else dict((e['name'], []) for e in entries)
     # Resolve every kind once, then give each service a client sharing that discovery.
     kinds = set(OWNED_KINDS) | set([('v1', 'Pod')])
     kinds |= set((obj['apiVersion'], obj['kind']) for rollout in rollouts for phase in rollout.phases for obj in phase['objects'])
@@ -395,13 +513,36 @@ def run(params, check_mode=False, client_factory=None, render=None, etcd_reader=
         return None
 
     started = time.monotonic()
-    if len(rollouts) == 1:
-        guarded(rollouts[0], rollouts[0].apply_phases)
-    else:
-        with ThreadPoolExecutor(max_workers=min(len(rollouts), 16)) as pool:
-            list(pool.map(lambda rollout: guarded(rollout, rollout.apply_phases), rollouts))
-    # Prune after the whole wave succeeded per service: one list per kind for all of them.
-    succeeded = [rollout for rollout in rollouts if rollout.name not in errors]
+    by_name = dict((rollout.name, rollout) for rollout in rollouts)
+    schedule = Schedule(edges)
+    timeline = dict((name, dict(name=name, waits_for=edges[name], state=WAITING, start=None, end=None))
+                    for name in edges)
+    lines = []
+
+    def line(message):
+        lines.append('[%5.1fs] %s' % (time.monotonic() - started, message))
+
+    def on_start(name):
+        timeline[name].update(state=RUNNING, start=round(time.monotonic() - started, 1))
+        line('start %s%s' % (name, ' (%s ready)' % ', '.join(edges[name]) if edges[name] else ''))
+
+    def launch(name):
+        rollout = by_name[name]
+        # The wait_timeout of a service counts from its own start, not from the run's.
+        rollout.started = rollout.clock()
+        guarded(rollout, rollout.apply_phases)
+        ok = name not in errors
+        timeline[name].update(state=READY if ok else FAILED, end=round(time.monotonic() - started, 1))
+        line('%s %s' % (name, 'ready' if ok else 'FAILED: nothing new starts'))
+        return ok
+
+    run_schedule(schedule, launch, on_start=on_start)
+    not_started = schedule.not_started()
+    for name, needs in sorted(not_started.items()):
+        line('not started: %s (%s)' % (name, 'needs %s' % ', '.join(needs) if needs else 'held back after the failure'))
+    # Prune once every service is done, for those that succeeded: one list per kind for all of them.
+    # Services never started are not touched at all: no prune either.
+    succeeded = [rollout for rollout in rollouts if schedule.state[rollout.name] == READY]
     if succeeded:
         live = {}
         try:
@@ -428,11 +569,19 @@ def run(params, check_mode=False, client_factory=None, render=None, etcd_reader=
         write_requests=writes,
         etcd_requests=etcd_requests,
         elapsed=round(time.monotonic() - started, 1),
+        schedule=[timeline[name] for name in sorted(
+            timeline, key=lambda n: (timeline[n]['start'] is None, timeline[n]['start'] or 0.0, n))],
+        schedule_progress=lines,
+        not_started=sorted(not_started),
     )
     if errors:
         result['failed_services'] = errors
         first = sorted(errors)[0]
         result['msg'] = '; '.join(errors[name]['msg'] for name in sorted(errors))
+        if not_started:
+            result['msg'] += '; not started: %s' % ', '.join(
+                '%s (%s)' % (name, 'needs %s' % ', '.join(needs) if needs else 'held back after the failure')
+                for name, needs in sorted(not_started.items()))
         result['failed'] = True
         for key in ('wait', 'conflicts', 'object'):
             if key in errors[first]:
