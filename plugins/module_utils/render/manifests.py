@@ -539,10 +539,17 @@ def _register_spec(ctx):
            {'name': 'OS_IDENTITY_API_VERSION', 'value': '3'},
            {'name': 'OS_INTERFACE', 'value': 'internal'},
            {'name': 'OS_REGION_NAME', 'value': '$REGION_NAME'},
+           # Identity calls go to Keystone's URL, not to this region's identity endpoint in the catalog:
+           # with a shared Keystone (openstack_keystone_mode shared) a new region has none yet.
+           {'name': 'OS_IDENTITY_ENDPOINT_OVERRIDE', 'value': '$KEYSTONE_INTERNAL_URL/v3'},
            {'name': 'OS_USERNAME', 'value': 'admin'},
            {'name': 'OS_PROJECT_NAME', 'value': 'admin'},
            {'name': 'OS_USER_DOMAIN_NAME', 'value': 'Default'},
            {'name': 'OS_PROJECT_DOMAIN_NAME', 'value': 'Default'}]
+    if any(service['type'] == 'identity' for service in keystone.get('services') or []):
+        # A region's identity endpoints come first in it: with a shared Keystone, its region is new there.
+        lines.append('openstack region show "$OS_REGION_NAME" >/dev/null 2>&1 || '
+                     'openstack region create "$OS_REGION_NAME" >/dev/null')
     for service in keystone.get('services') or []:
         lines.append('svc=$(openstack service list -f value -c ID -c Type | awk -v t=%s \'$2 == t {print $1; exit}\')'
                      % _quote(service['type']))

@@ -29,6 +29,7 @@ import urllib.request
 
 import pymysql
 import pytest
+import yaml
 
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.render import ini
 
@@ -424,3 +425,72 @@ def _state_token_only(venv, env):
                             timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
+
+
+# --------------------------------------------------------------------------- regions sharing this Keystone
+
+REGION_SERVICE = 'glance'  # one registering service per region keeps this test short
+
+
+def _shared_keystone_entry():
+    """The keystone entry of a region whose Keystone is another region's (roles/catalog/vars, openstack_keystone_mode shared)."""
+    data = yaml.safe_load((REPO / 'roles' / 'catalog' / 'vars' / 'main.yml').read_text(encoding='utf-8'))
+    return data['__catalog_keystone_shared']
+
+
+def _region_jobs(cloud, names):
+    return [job for name in names for job in _jobs(cloud.phases(name), 'register')]
+
+
+def test_two_regions_register_into_one_keystone(keystone, openstack_venv, cloud_factory, tier_timings):
+    """Region one runs this Keystone; region two (shared mode) registers its identity and glance endpoints in it.
+
+    Region two renders with its own region name and public domain, Keystone's URLs are region one's,
+    and its credentials are region one's (pinned from the vault, as validate_inputs requires). Both
+    regions' endpoints end up in one catalog, region one's service user still logs in, and a second
+    run of region two's Jobs changes nothing.
+    """
+    one = keystone['cloud']
+    two = cloud_factory(general=dict(one.general, REGION_NAME='RegionTwo', PUBLIC_DOMAIN='region-two.example.net'))
+    two.catalog['keystone'] = _shared_keystone_entry()
+    two.credentials = one.credentials
+    pods_two = Pods(two, openstack_venv, keystone['pods'].root / 'region-two', keystone['pods'].extra_env)
+    started = time.monotonic()
+    if 'first_state' not in keystone:  # region one registered everything in the first test, else now
+        for job in _region_jobs(one, [REGION_SERVICE]):
+            keystone['pods'].run_job(job)
+    jobs_two = _region_jobs(two, ['keystone', REGION_SERVICE])
+    assert [j['metadata']['labels']['app.kubernetes.io/name'] for j in jobs_two] == ['keystone', REGION_SERVICE]
+    for job in jobs_two:
+        pods_two.run_job(job)
+    tier_timings['two regions, first registration'] = round(time.monotonic() - started, 1)
+
+    env_two = dict(_admin_env(keystone), OS_REGION_NAME='RegionTwo')
+    seen = _state(openstack_venv, env_two)
+    expected = {}
+    for region, cloud in (('RegionOne', one), ('RegionTwo', two)):
+        for stype, urls in _expected_catalog(cloud).items():
+            if stype in ('identity', 'image'):
+                for interface, url in urls.items():
+                    expected.setdefault(stype, []).append((interface, region, url))
+    for stype, wanted in sorted(expected.items()):
+        entries = seen['catalog'][stype]
+        assert len(entries) == 1, '%s is registered as %d services' % (stype, len(entries))
+        listed = sorted((interface, e['region'], e['url']) for interface, items in entries[0]['endpoints'].items()
+                        for e in items)
+        assert listed == sorted(wanted), '%s endpoints: expected %s, catalog has %s' % (stype, sorted(wanted), listed)
+    regions_two = [e for e in seen['state']['endpoints'] if e[4] == 'RegionTwo']
+    assert sorted(e[3] for e in regions_two if 'region-two.example.net' in e[3]) == [
+        'http://glance-api.region-two.example.net:9292'], regions_two
+
+    # Region one's glance user logs in with region one's password: region two did not reset it.
+    user = one.catalog[REGION_SERVICE]['keystone']['user']
+    token = _state_token_only(openstack_venv, dict(_admin_env(keystone), OS_USERNAME=user['name'],
+                                                   OS_PASSWORD=one.credentials[user['password']],
+                                                   OS_PROJECT_NAME=user.get('project', 'service')))
+    assert token['user'] == user['name']
+
+    started = time.monotonic()
+    assert sum(pods_two.run_job(job) for job in jobs_two) == 0, 'a Job of region two failed on its second run'
+    tier_timings['two regions, second registration'] = round(time.monotonic() - started, 1)
+    assert _state(openstack_venv, env_two)['state'] == seen['state'], 'the second run of region two changed Keystone'
