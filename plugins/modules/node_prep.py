@@ -37,7 +37,7 @@ options:
       - Virtualization is checked only on hosts with the C(compute) role.
     type: list
     elements: str
-    choices: [controller, compute, network, storage]
+    choices: [controller, compute, network, storage, baremetal]
     default: []
     aliases: [role]
   modules:

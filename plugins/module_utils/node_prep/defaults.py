@@ -12,7 +12,7 @@ bridge); compute hosts run KVM guests with vhost-net.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-ROLES = ('controller', 'compute', 'network', 'storage')
+ROLES = ('controller', 'compute', 'network', 'storage', 'baremetal')
 
 _KUBERNETES_MODULES = ['br_netfilter', 'overlay', 'nf_conntrack', 'ip_vs', 'ip_vs_rr', 'ip_vs_wrr', 'ip_vs_sh']
 _NEUTRON_MODULES = ['openvswitch', 'ebtables']
@@ -21,6 +21,7 @@ _HYPERVISOR_MODULES = ['vhost_net', 'kvm']
 MODULES_BY_ROLE = {
     'controller': _KUBERNETES_MODULES,
     'storage': _KUBERNETES_MODULES,
+    'baremetal': _KUBERNETES_MODULES,
     'network': _KUBERNETES_MODULES + _NEUTRON_MODULES,
     'compute': _KUBERNETES_MODULES + _NEUTRON_MODULES + _HYPERVISOR_MODULES,
 }
@@ -60,6 +61,7 @@ def _merged(*dicts):
 SYSCTLS_BY_ROLE = {
     'controller': _KUBERNETES_SYSCTLS,
     'storage': _KUBERNETES_SYSCTLS,
+    'baremetal': _KUBERNETES_SYSCTLS,
     'network': _merged(_KUBERNETES_SYSCTLS, _NEUTRON_SYSCTLS, _NETWORK_SYSCTLS),
     'compute': _merged(_KUBERNETES_SYSCTLS, _NEUTRON_SYSCTLS),
 }

@@ -78,6 +78,19 @@ BROKEN = [
      {'vnc': {'server_listen': 'bad host!'}}, 'host address'),
     ('bad value in a glance store section', 'glance', 'controller', 'glance-api.conf',
      {'file': {'filesystem_store_file_perm': 'rw'}}, "invalid literal for int() with base 10: 'rw'"),
+    ('misspelled option in a manila share backend section', 'manila', 'storage', 'manila.conf',
+     {'lvm-1': {'lvm_share_volume_grup': 'manila-volumes'}}, 'DEFAULT/lvm_share_volume_grup is not part of the sample config'),
+    ('bad value in a manila share backend section', 'manila', 'storage', 'manila.conf',
+     {'lvm-1': {'driver_handles_share_servers': 'maybe'}}, "Unexpected boolean value 'maybe'"),
+    ('ironic RPC transport not one of the choices', 'ironic', 'controller', 'ironic.conf',
+     {'DEFAULT': {'rpc_transport': 'jsonrpc'}}, 'Valid values are [oslo, json-rpc, none]'),
+    # ironic-inspector's client options are gone from ironic 39: inspection is built in.
+    ('ironic-inspector client option', 'ironic', 'baremetal', 'ironic.conf',
+     {'inspector': {'endpoint_override': 'http://ironic-inspector:5050'}}, 'inspector/endpoint_override is not part of the sample config'),
+    ('misspelled option of a barbican plugin', 'barbican', 'controller', 'barbican.conf',
+     {'simple_crypto_plugin': {'kekk': 'x'}}, 'simple_crypto_plugin/kekk is not part of the sample config'),
+    ('not an integer in a designate service section', 'designate', 'controller', 'designate.conf',
+     {'service:worker': {'poll_timeout': 'soon'}}, "invalid literal for int() with base 10: 'soon'"),
 ]
 
 

@@ -21,6 +21,9 @@ SERVICES = ROOT / 'roles' / 'catalog' / 'files' / 'services'
 NODE_ROLES = yaml.safe_load((ROOT / 'roles' / 'catalog' / 'files' / 'node_roles.yml').read_text())
 CORE = ['keystone', 'glance', 'placement', 'nova', 'nova-compute', 'neutron', 'cinder', 'heat', 'horizon']
 INFRA = ['mariadb', 'rabbitmq', 'memcached', 'etcd']
+# Services added as catalog data only (tests/unit/catalog/test_catalog_only.py), not enabled in
+# the example inventory: Barbican, Designate with its BIND 9 server, Manila, Ironic.
+OPTIONAL = ['barbican', 'designate', 'designate-bind', 'manila', 'ironic']
 
 
 @pytest.fixture(scope='module')
@@ -57,13 +60,13 @@ def test_minimal_entry_is_valid():
 
 
 def test_real_catalog_has_every_service(catalog):
-    assert sorted(catalog) == sorted(CORE + INFRA)
-    assert all(catalog[name]['kind'] == 'openstack' for name in CORE)
+    assert sorted(catalog) == sorted(CORE + INFRA + OPTIONAL)
+    assert all(catalog[name]['kind'] == 'openstack' for name in CORE + OPTIONAL)
     assert all(catalog[name]['kind'] == 'infrastructure' for name in INFRA)
 
 
 def test_real_catalog_waves_follow_the_seeds_order(catalog):
-    assert cat.waves(catalog, sorted(catalog)) == [
+    assert cat.waves(catalog, sorted(CORE + INFRA)) == [
         ['etcd', 'mariadb'],
         ['memcached', 'rabbitmq'],
         ['keystone'],

@@ -262,7 +262,7 @@ def test_privileged_only_where_the_host_needs_it():
     privileged = sorted(name for n in NAMES for name, t in pod_templates(objects(n)).items()
                         if t['spec']['containers'][0]['securityContext'].get('privileged'))
     assert privileged == sorted([
-        'cinder-volume', 'neutron-dhcp-agent', 'neutron-l3-agent',
+        'cinder-volume', 'manila-share', 'neutron-dhcp-agent', 'neutron-l3-agent',
         'neutron-openvswitch-agent-compute', 'neutron-openvswitch-agent-network',
         'neutron-openvswitch-vswitchd-compute', 'neutron-openvswitch-vswitchd-network',
         'nova-compute-compute', 'nova-compute-libvirt', 'nova-compute-virtlogd'])
@@ -593,7 +593,7 @@ def test_credentials_are_files_read_only_to_the_pod_group(name, workload, templa
 WRITTEN_OPTIONS = ('state_path', 'lock_path', 'filesystem_store_datadir', 'instances_path', 'log_dir',
                    'image_conversion_dir', 'STATIC_ROOT', 'datadir', 'socket', 'pid-file', 'tmpdir')
 WRITTEN_ENV = ('HOME', 'RABBITMQ_LOG_BASE', 'GALERA_CONTROL_DIR')
-WRITABLE_ROOT = ['cinder-volume', 'neutron-dhcp-agent', 'neutron-l3-agent', 'neutron-openvswitch-agent-compute',
+WRITABLE_ROOT = ['cinder-volume', 'manila-share', 'neutron-dhcp-agent', 'neutron-l3-agent', 'neutron-openvswitch-agent-compute',
                  'neutron-openvswitch-agent-network', 'nova-compute-compute', 'nova-compute-libvirt',
                  'nova-compute-virtlogd']
 
