@@ -11,7 +11,7 @@ venv=${VENV:-$root/.venv}
 python=${PYTHON:-python3}
 
 runtime_debs=(python3-venv openssl rsync etcd-server etcd-client)
-test_debs=(mariadb-server mariadb-client mariadb-backup galera-4 shellcheck iproute2 lsof procps)
+test_debs=(mariadb-server mariadb-client mariadb-backup galera-4 rabbitmq-server shellcheck iproute2 lsof procps)
 debs=("${runtime_debs[@]}")
 [ "$profile" = test ] && debs+=("${test_debs[@]}")
 
