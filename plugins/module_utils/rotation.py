@@ -508,6 +508,10 @@ class RabbitUsers(object):
     def creator(service):
         return 'the mq-init Job of %s' % service
 
+    @staticmethod
+    def refusal():
+        return None
+
     def exists(self, user):
         return user in self.ctl.users(self.ctl.members()[0])
 
@@ -587,6 +591,20 @@ class KeystoneUsers(object):
     @staticmethod
     def creator(service):
         return 'the keystone registration Job of %s' % service
+
+    def regions(self):
+        """The regions that have endpoints in this Keystone."""
+        endpoints = self._call('GET', '/endpoints')[1].get('endpoints') or []
+        return sorted(set(e.get('region_id') or e.get('region') for e in endpoints if e.get('region_id') or e.get('region')))
+
+    def refusal(self):
+        """Why no service user may be switched here: this Keystone serves several regions, which share the users."""
+        regions = self.regions()
+        if len(regions) > 1:
+            return ('this Keystone serves the regions %s, whose services all log in as the same service users: the '
+                    'rotation would delete the user the other regions still use; rotate it in a maintenance window of '
+                    'every region (docs/operations.md, Regions)' % ', '.join(regions))
+        return None
 
     # -- HTTP ---------------------------------------------------------------------------------
     def _call(self, method, path, body=None, token=True, ok=(200, 201, 204)):
@@ -872,7 +890,10 @@ class Rotation(object):
             plan['target_user'] = service_users.alternate(base, user_now)
         plan['old_user'] = service_users.alternate(base, plan['target_user'])
         errors = self._config_problems(name, key)
-        if not plan['resume']:
+        refusal = store.refusal()
+        if refusal:
+            errors.append('%s cannot be rotated here: %s' % (name, refusal))
+        elif not plan['resume']:
             if not store.exists(user_now):
                 errors.append('%s: %s has no user %s (the user the credentials name); run playbooks/site.yml (%s creates '
                               'it)' % (name, store.label, user_now, store.creator(plan['services'][0])))

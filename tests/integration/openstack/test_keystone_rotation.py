@@ -125,3 +125,22 @@ def test_bad_connection_fails_naming_the_fix(users, case, make, message):
     if case == 'nothing listening':
         assert 'rotate_credentials_keystone_url' in caught.value.message
     assert users['cloud'].credentials['KEYSTONE_ADMIN_PASSWORD'] not in caught.value.message
+
+
+def test_refused_while_keystone_serves_two_regions(users):
+    """Regions sharing one Keystone share its service users: switching one region's users would strand the other."""
+    store = users['store']
+    assert store.refusal() is None and store.regions() == ['RegionOne']
+    region = store._call('POST', '/regions', {'region': {'id': 'RegionTwo'}})[1]['region']['id']
+    service = store._call('GET', '/services?type=identity')[1]['services'][0]['id']
+    endpoint = store._call('POST', '/endpoints', {'endpoint': {
+        'service_id': service, 'interface': 'public', 'region_id': region, 'url': 'http://keystone.two.example:5000'}})
+    try:
+        message = store.refusal()
+        assert 'this Keystone serves the regions RegionOne, RegionTwo' in message
+        assert 'maintenance window of every region' in message
+    finally:
+        store._call('DELETE', '/endpoints/%s' % endpoint[1]['endpoint']['id'])
+        store._call('DELETE', '/regions/%s' % region)
+    assert store.refusal() is None
+
