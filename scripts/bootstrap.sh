@@ -11,7 +11,7 @@ venv=${VENV:-$root/.venv}
 python=${PYTHON:-python3}
 
 runtime_debs=(python3-venv openssl rsync etcd-server etcd-client)
-test_debs=(mariadb-server mariadb-client mariadb-backup galera-4 shellcheck iproute2 lsof procps dnsmasq-base bind9-utils)
+test_debs=(mariadb-server mariadb-client mariadb-backup galera-4 rabbitmq-server shellcheck iproute2 lsof procps dnsmasq-base bind9-utils)
 debs=("${runtime_debs[@]}")
 [ "$profile" = test ] && debs+=("${test_debs[@]}")
 
@@ -32,7 +32,7 @@ fi
 # The Debian packages start their services; the collection and its tests run their own
 # instances on loopback ports, so the system ones are stopped to free memory and ports.
 if [ "$profile" = test ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-  systemctl stop mariadb etcd >/dev/null 2>&1 || true
+  systemctl stop mariadb etcd rabbitmq-server >/dev/null 2>&1 || true
 fi
 
 case "$profile" in

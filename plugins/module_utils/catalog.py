@@ -501,7 +501,8 @@ def _validate_keystone(entry, filename, declared, errors):
                         errors.append('%s.endpoints.%s: an endpoint URL cannot contain credential $%s'
                                       % (here, interface, ref))
     user = keystone.get('user')
-    if user is not None and _check_fields(user, {'name': str, 'password': str, 'project': str, 'roles': list},
+    if user is not None and _check_fields(user, {'name': str, 'password': str, 'project': str, 'roles': list,
+                                                 'trustee': bool},
                                           where + '.user', errors, required=('name', 'password', 'roles')):
         _need_secret(user.get('password'), declared, where + '.user.password', errors)
 

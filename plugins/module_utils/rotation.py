@@ -19,6 +19,26 @@ What can be rotated, and how:
      services (terminating ones included) still carries an old template;
   4. the accounts accept only the new password; the rotation Secret entry is removed.
 
+* a RabbitMQ service password (``<SERVICE>_RABBITMQ_PASSWORD`` of a catalog ``messaging``
+  entry): a RabbitMQ user holds exactly one password, so the service alternates between two
+  users (``nova`` and ``nova-b``; the credential ``NOVA_RABBITMQ_USER`` names the current one,
+  see :mod:`service_users`):
+
+  1. the new user name and password are kept in the rotation Secret first;
+  2. the new user is made (``rabbitmqctl add_user``, password on stdin) with the old user's
+     tags and vhost permissions, and every ready RabbitMQ member must authenticate it;
+  3. the credentials Secret gets the new user and password; the services are rendered again
+     and rolled, and the run waits until no live pod of them carries an old template;
+  4. once RabbitMQ lists no connection of the old user, the old user is deleted.
+
+* a Keystone service-user password (``<SERVICE>_KEYSTONE_PASSWORD`` of a catalog
+  ``keystone.user``): a Keystone user also holds one password, so the service alternates
+  between two users the same way (``NOVA_KEYSTONE_USER``): the new user gets the new
+  password, the old user's default project and every role assignment of the old user
+  through Keystone's API (:class:`KeystoneUsers`, as the admin user); the switch and the
+  rollout follow; the old user is deleted once no pod of the services runs with it. A user
+  marked ``trustee`` (heat: its stacks' trusts name it) is refused.
+
 * ``KEYSTONE_FERNET``: the fernet token keys, rotated as ``keystone-manage fernet_rotate``
   does, over the fixed slots keystone mounts (``KEYSTONE_FERNET_TOKEN_KEY_<n>`` -> file
   ``<n>``; keystone signs with the highest file and reads all): the staged key (slot 0)
@@ -39,8 +59,13 @@ __metaclass__ = type
 import hashlib
 import json
 import re
+import ssl
 import time
+from urllib.error import HTTPError, URLError
+from urllib.parse import quote
+from urllib.request import HTTPSHandler, Request, build_opener
 
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils import service_users
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.credentials import (
     MANAGED_LABELS, decode_data, encode_data, generate)
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s import podexec
@@ -54,6 +79,7 @@ ROTATE_FIELD_MANAGER = 'openstack-k8s-rotate'
 NAME_LABEL = 'app.kubernetes.io/name'
 COMPONENT_LABEL = 'app.kubernetes.io/component'
 NATIVE = 'mysql_native_password'
+ALTERNATING = ('messaging', 'keystone')
 WORKLOAD_KINDS = (('apps/v1', 'Deployment'), ('apps/v1', 'StatefulSet'), ('apps/v1', 'DaemonSet'))
 
 _WINDOW = 'so no rotation without a window where running pods hold a rejected value exists'
@@ -67,11 +93,13 @@ REFUSALS = (
      'cell databases'),
     (r'^MARIADB_(ROOT|SST)_PASSWORD$', 'is held in the environment of the running Galera members; changing it needs a '
      'rolling restart of the Galera cluster, which this playbook does not do'),
-    (r'^(KEYSTONE_ADMIN|HEAT_DOMAIN_ADMIN|[A-Z0-9_]+_KEYSTONE)_PASSWORD$', 'is the password of a Keystone user, which '
-     'holds exactly one password: once Keystone has the new one, every pod still configured with the old one fails to '
-     'authenticate until it is rolled, ' + _WINDOW),
-    (r'^(RABBITMQ_ADMIN|[A-Z0-9_]+_RABBITMQ)_PASSWORD$', 'is the password of a RabbitMQ user, which holds exactly one '
-     'password: a pod still configured with the old one cannot reconnect once RabbitMQ has the new one, ' + _WINDOW),
+    (r'^KEYSTONE_ADMIN_PASSWORD$', 'is the password of the Keystone admin user, which holds exactly one password and is '
+     'also held outside the cluster (clouds.yaml, operators, the registration Jobs while they run), ' + _WINDOW),
+    (r'^HEAT_DOMAIN_ADMIN_PASSWORD$', 'is the password of the heat stack domain admin, which holds exactly one password; '
+     'heat creates and deletes stack users with it at any moment, ' + _WINDOW),
+    (r'^RABBITMQ_ADMIN_PASSWORD$', 'is the password of the RabbitMQ admin user, which rabbitmq.conf (default_user) '
+     'sets only when the cluster is first formed; change it with rabbitmqctl change_password admin and then the '
+     'credentials Secret, as the runbook says'),
     (r'^RABBITMQ_ERLANG_COOKIE$', 'must be the same on every RabbitMQ node and CLI at once; changing it restarts the '
      'whole RabbitMQ cluster'),
 )
@@ -120,6 +148,37 @@ def db_users(catalog, enabled):
     return found
 
 
+def _account_of(entry, backend):
+    """(user, password name, trustee) of an entry's RabbitMQ or Keystone account, or None."""
+    if backend == 'rabbitmq':
+        account = entry.get('messaging') or {}
+        return account.get('user'), account.get('password'), False
+    account = (entry.get('keystone') or {}).get('user') or {}
+    return account.get('name'), account.get('password'), bool(account.get('trustee'))
+
+
+def alternating_users(catalog, enabled, trustees=False):
+    """{password name: {'base', 'backend', 'services'}} of the catalog's ``messaging`` and ``keystone.user`` accounts.
+
+    The accounts a rotation switches between two users (:mod:`service_users`). A Keystone
+    user marked ``trustee`` (heat: the trusts of its stacks name it) is left out unless
+    ``trustees`` is set.
+    """
+    found = {}
+    for service in sorted(catalog):
+        if service not in enabled:
+            continue
+        for kind in ('rabbitmq', 'keystone'):
+            user, password, trustee = _account_of(catalog[service], kind)
+            if user and service_users.user_key(password) and (trustees or not trustee):
+                found[password] = dict(base=user, backend=kind, services=[service], trustee=trustee)
+    for service in sorted(catalog):
+        for secret in catalog[service].get('secrets') or []:
+            if service in enabled and secret['name'] in found and service not in found[secret['name']]['services']:
+                found[secret['name']]['services'].append(service)
+    return found
+
+
 def fernet_slots(catalog):
     """[(slot index, credential name)] of the fernet keys the keystone API mounts, by slot."""
     keystone = catalog.get('keystone') or {}
@@ -141,7 +200,7 @@ def known_names(catalog):
 
 
 def rotatable(catalog, enabled):
-    names = set(n for n in db_users(catalog, enabled) if _refusal(n) is None)
+    names = set(n for n in db_users(catalog, enabled) if _refusal(n) is None) | set(alternating_users(catalog, enabled))
     if 'keystone' in enabled and fernet_slots(catalog):
         names.add(FERNET)
     return sorted(names)
@@ -161,6 +220,7 @@ def classify(names, catalog, enabled):
         raise RotationError('names is empty: list what to rotate, e.g. ["GLANCE_DB_PASSWORD", "KEYSTONE_FERNET"]; '
                             'rotatable here: %s' % ', '.join(rotatable(catalog, enabled)))
     databases = db_users(catalog, enabled)
+    alternating = alternating_users(catalog, enabled, trustees=True)
     known = known_names(catalog)
     for name in names:
         if not isinstance(name, str) or not name:
@@ -178,6 +238,16 @@ def classify(names, catalog, enabled):
                               % [index for index, _name in slots])
             else:
                 plans[name] = dict(name=name, kind='fernet', slots=[slot for _index, slot in slots], services=['keystone'])
+        elif name in alternating and alternating[name]['trustee']:
+            errors.append('%s cannot be rotated here: it is the password of Keystone user %s, the trustee of the trusts '
+                          'users delegated to %s (their ids name this user): a second user cannot use them, so switching '
+                          'users would break the deferred operations of existing stacks, and the one user holds exactly '
+                          'one password, %s' % (name, alternating[name]['base'], ', '.join(alternating[name]['services']),
+                                                _WINDOW))
+        elif name in alternating:
+            kind = 'messaging' if alternating[name]['backend'] == 'rabbitmq' else 'keystone'
+            plans[name] = dict(name=name, kind=kind, base=alternating[name]['base'], user_key=service_users.user_key(name),
+                               services=list(alternating[name]['services']))
         elif _refusal(name):
             errors.append('%s cannot be rotated here: it %s' % (name, _refusal(name)))
         elif name in databases:
@@ -340,14 +410,355 @@ class GaleraSql(object):
                               for host in hosts))
 
 
+# --------------------------------------------------------------------------- RabbitMQ through pod exec
+
+# Runs in a RabbitMQ member's container, whose environment (RABBITMQ_NODENAME, HOME with the
+# Erlang cookie) points rabbitmqctl at that member. A password travels on stdin, exactly $1
+# bytes (the exec stream has no end-of-stdin signal), never on argv.
+CTL_SCRIPT = ('set -eu; n=$1; shift; '
+              'if [ "$n" -gt 0 ]; then head -c "$n" | rabbitmqctl "$@"; else rabbitmqctl "$@" </dev/null; fi')
+
+
+class RabbitCtl(object):
+    """rabbitmqctl in the ready members of the RabbitMQ StatefulSet, through the pod exec API."""
+
+    def __init__(self, client, core_api, namespace, statefulset, container, exec_timeout=120, clock=time.monotonic):
+        self.client = client
+        self.api = core_api
+        self.namespace = namespace
+        self.statefulset = statefulset
+        self.container = container
+        self.exec_timeout = exec_timeout
+        self.clock = clock
+        self.execs = 0
+
+    def members(self):
+        """Names of the ready member pods, in order; raises when there is none."""
+        sts = self.client.get('apps/v1', 'StatefulSet', self.statefulset, self.namespace)
+        if sts is None:
+            raise RotationError('StatefulSet %s/%s (the RabbitMQ cluster) does not exist; set '
+                                'rotate_credentials_rabbitmq_statefulset' % (self.namespace, self.statefulset))
+        labels = ((sts.get('spec') or {}).get('selector') or {}).get('matchLabels') or {}
+        pods, _version = self.client.list('v1', 'Pod', namespace=self.namespace,
+                                          label_selector=','.join('%s=%s' % kv for kv in sorted(labels.items())))
+        ready = sorted(p['metadata']['name'] for p in pods if _ready(p))
+        if not ready:
+            raise RotationError('no RabbitMQ member of StatefulSet %s/%s is ready; bring the cluster back first'
+                                % (self.namespace, self.statefulset))
+        return ready
+
+    def run(self, pod, args, secret=None, check=True):
+        """rabbitmqctl ``args`` in ``pod`` (``secret`` on its stdin); (exit code, stdout)."""
+        data = (secret or '').encode('utf-8')
+        command = ['/bin/sh', '-c', CTL_SCRIPT, 'rotate-mq', str(len(data))] + list(args)
+        self.execs += 1
+        where = 'pod %s/%s: rabbitmqctl %s' % (self.namespace, pod, args[0])
+        try:
+            raw, out, err = podexec.run(self.api, self.namespace, pod, command, container=self.container,
+                                        stdin=secret if data else None, timeout=self.exec_timeout, clock=self.clock)
+        except podexec.ExecTimeout:
+            raise RotationError('%s did not finish within %ss' % (where, self.exec_timeout))
+        except Exception as exc:  # pylint: disable=broad-except
+            raise RotationError('%s: the pod exec failed: %s' % (where, exc))
+        try:
+            code = podexec.exit_code(raw)
+        except podexec.ExecError as exc:
+            code, err = -1, err or str(exc)
+        if code != 0 and check:
+            raise RotationError('%s failed: %s' % (where, (err or out).strip()[-400:]))
+        return code, out
+
+    def _json(self, pod, args):
+        _code, out = self.run(pod, list(args) + ['--silent', '--formatter', 'json'])
+        try:
+            return json.loads(out or '[]')
+        except ValueError:
+            raise RotationError('pod %s/%s: unreadable output of rabbitmqctl %s' % (self.namespace, pod, args[0]))
+
+    def users(self, pod):
+        """{user: [tags]}."""
+        return dict((u['user'], sorted(u.get('tags') or [])) for u in self._json(pod, ['list_users']))
+
+    def permissions(self, pod, user):
+        """{vhost: (configure, write, read)} of ``user``."""
+        return dict((p['vhost'], (p['configure'], p['write'], p['read']))
+                    for p in self._json(pod, ['list_user_permissions', user]))
+
+    def connections(self, pod):
+        """The user of every open client connection."""
+        return [c.get('user') for c in self._json(pod, ['list_connections', 'user'])]
+
+    def authenticates(self, pod, user, password):
+        return self.run(pod, ['authenticate_user', user], secret=password, check=False)[0] == 0
+
+
+class RabbitUsers(object):
+    """The user store of a RabbitMQ rotation: :class:`RabbitCtl` in the cluster's ready members."""
+
+    label = 'RabbitMQ'
+    backend = 'rabbitmq'
+    who_hint = 'rabbitmqctl list_connections user peer_host'
+
+    def __init__(self, ctl, clock=time.monotonic, sleep=time.sleep):
+        self.ctl = ctl
+        self.clock = clock
+        self.sleep = sleep
+
+    @staticmethod
+    def creator(service):
+        return 'the mq-init Job of %s' % service
+
+    @staticmethod
+    def refusal():
+        return None
+
+    def exists(self, user):
+        return user in self.ctl.users(self.ctl.members()[0])
+
+    def authenticates(self, user, password):
+        return self.ctl.authenticates(self.ctl.members()[0], user, password)
+
+    def in_use(self, user):
+        return user in self.ctl.connections(self.ctl.members()[0])
+
+    def delete(self, user):
+        self.ctl.run(self.ctl.members()[0], ['delete_user', user])
+
+    def ensure_like(self, new, password, old):
+        """``new`` with ``password`` and the tags and vhost permissions of ``old``; the notes of what changed."""
+        pod, notes = self.ctl.members()[0], []
+        users = self.ctl.users(pod)
+        if new not in users:
+            self.ctl.run(pod, ['add_user', new], secret=password)
+            notes.append('RabbitMQ user %s made with the new password' % new)
+        elif not self.ctl.authenticates(pod, new, password):
+            self.ctl.run(pod, ['change_password', new], secret=password)
+            notes.append('RabbitMQ user %s given the new password' % new)
+        if old in users:
+            if users.get(new, []) != users[old]:
+                self.ctl.run(pod, ['set_user_tags', new] + users[old])
+                notes.append('RabbitMQ user %s given the tags of %s' % (new, old))
+            wanted, have = self.ctl.permissions(pod, old), self.ctl.permissions(pod, new)
+            for vhost, perms in sorted(wanted.items()):
+                if have.get(vhost) != perms:
+                    self.ctl.run(pod, ['set_permissions', '-p', vhost, new] + list(perms))
+                    notes.append('RabbitMQ user %s given the permissions of %s on vhost %s' % (new, old, vhost))
+            for vhost in sorted(set(have) - set(wanted)):
+                self.ctl.run(pod, ['clear_permissions', '-p', vhost, new])
+                notes.append('RabbitMQ user %s loses its permissions on vhost %s, which %s lacks' % (new, vhost, old))
+        elif not self.ctl.permissions(pod, new):
+            raise RotationError('RabbitMQ user %s has no permissions and %s, whose permissions it takes, is gone; grant '
+                                'them (run playbooks/site.yml: the mq-init Job does) and re-run' % (new, old))
+        return notes
+
+    def wait_accepted(self, user, password, timeout, name):
+        """Every ready member authenticates ``user`` (users are cluster-wide; a member may lag)."""
+        deadline = self.clock() + timeout
+        for member in self.ctl.members():
+            while not self.ctl.authenticates(member, user, password):
+                if self.clock() > deadline:
+                    raise RotationError('%s: RabbitMQ member %s does not authenticate user %s after %.0fs; check the '
+                                        'cluster (rabbitmqctl cluster_status) and re-run (the run resumes)'
+                                        % (name, member, user, timeout))
+                self.sleep(0.5)
+
+
+class KeystoneUsers(object):
+    """The user store of a Keystone service-user rotation: Keystone's identity API v3, as the admin user.
+
+    ``url`` is Keystone's endpoint as seen from where the module runs (the public one, as in
+    clouds.yaml); the admin password comes from the credentials Secret, never from a task
+    argument. Service users live in ``domain`` and are copied with every project, domain and
+    system role assignment of the old user.
+    """
+
+    label = 'Keystone'
+    backend = 'keystone'
+    who_hint = 'Keystone keeps no connections; nothing holds the old user once the pods rolled'
+
+    def __init__(self, url, admin_password, admin_user='admin', admin_project='admin', domain='Default',
+                 timeout=30, ca_cert=None, validate_certs=True, opener=None):
+        self.url = url.rstrip('/')
+        if not self.url.endswith('/v3'):
+            self.url += '/v3'
+        self.admin = (admin_user, admin_password, admin_project)
+        self.domain = domain
+        self.timeout = timeout
+        self.opener = opener or _url_opener(ca_cert, validate_certs)
+        self._token = None
+        self._domain_id = None
+
+    @staticmethod
+    def creator(service):
+        return 'the keystone registration Job of %s' % service
+
+    def regions(self):
+        """The regions that have endpoints in this Keystone."""
+        endpoints = self._call('GET', '/endpoints')[1].get('endpoints') or []
+        return sorted(set(e.get('region_id') or e.get('region') for e in endpoints if e.get('region_id') or e.get('region')))
+
+    def refusal(self):
+        """Why no service user may be switched here: this Keystone serves several regions, which share the users."""
+        regions = self.regions()
+        if len(regions) > 1:
+            return ('this Keystone serves the regions %s, whose services all log in as the same service users: the '
+                    'rotation would delete the user the other regions still use; rotate it in a maintenance window of '
+                    'every region (docs/operations.md, Regions)' % ', '.join(regions))
+        return None
+
+    # -- HTTP ---------------------------------------------------------------------------------
+    def _call(self, method, path, body=None, token=True, ok=(200, 201, 204)):
+        headers = {'Content-Type': 'application/json', 'Accept': 'application/json'}
+        if token:
+            headers['X-Auth-Token'] = self.token()
+        data = json.dumps(body).encode('utf-8') if body is not None else None
+        request = Request(self.url + path, data=data, headers=headers, method=method)
+        try:
+            response = self.opener.open(request, timeout=self.timeout)
+            status, text, reply_headers = response.status, response.read(), response.headers
+        except HTTPError as exc:
+            status, text, reply_headers = exc.code, exc.read(), exc.headers
+        except (URLError, OSError) as exc:
+            raise RotationError('Keystone at %s is not reachable: %s; set rotate_credentials_keystone_url to the URL this '
+                                'host reaches Keystone at' % (self.url, getattr(exc, 'reason', exc)))
+        if status not in ok:
+            raise RotationError('Keystone %s %s answered HTTP %s: %s'
+                                % (method, path.split('?')[0], status, _keystone_message(text)))
+        return status, (json.loads(text) if text else {}), reply_headers
+
+    def _password_auth(self, user, password, project=None):
+        auth = dict(identity=dict(methods=['password'], password=dict(
+            user=dict(name=user, domain=dict(name=self.domain), password=password))))
+        if project:
+            auth['scope'] = dict(project=dict(name=project, domain=dict(name=self.domain)))
+        return dict(auth=auth)
+
+    def token(self):
+        if self._token is None:
+            user, password, project = self.admin
+            status, _body, headers = self._call('POST', '/auth/tokens', self._password_auth(user, password, project),
+                                                token=False, ok=(201, 401))
+            if status == 401:
+                raise RotationError('Keystone rejects the admin user %s with the credentials Secret\'s '
+                                    'KEYSTONE_ADMIN_PASSWORD; make them agree first and re-run' % user)
+            self._token = headers.get('X-Subject-Token')
+        return self._token
+
+    def domain_id(self):
+        if self._domain_id is None:
+            domains = self._call('GET', '/domains?name=%s' % quote(self.domain))[1].get('domains') or []
+            if not domains:
+                raise RotationError('Keystone has no domain %s (the service users\' domain)' % self.domain)
+            self._domain_id = domains[0]['id']
+        return self._domain_id
+
+    def user(self, name):
+        users = self._call('GET', '/users?name=%s&domain_id=%s' % (quote(name), quote(self.domain_id())))[1].get('users')
+        return (users or [None])[0]
+
+    def assignments(self, user_id):
+        """Set of (scope kind, scope id, role id) of the user's direct role assignments."""
+        found = set()
+        for item in self._call('GET', '/role_assignments?user.id=%s' % quote(user_id))[1].get('role_assignments') or []:
+            scope = item.get('scope') or {}
+            if (scope.get('OS-INHERIT:inherited_to')):
+                continue
+            for kind in ('project', 'domain'):
+                if kind in scope:
+                    found.add((kind, scope[kind]['id'], item['role']['id']))
+            if 'system' in scope:
+                found.add(('system', 'system', item['role']['id']))
+        return found
+
+    def _grant_path(self, user_id, assignment):
+        kind, scope_id, role_id = assignment
+        if kind == 'system':
+            return '/system/users/%s/roles/%s' % (quote(user_id), quote(role_id))
+        return '/%ss/%s/users/%s/roles/%s' % (kind, quote(scope_id), quote(user_id), quote(role_id))
+
+    # -- the store interface ------------------------------------------------------------------
+    def exists(self, user):
+        return self.user(user) is not None
+
+    def authenticates(self, user, password):
+        status = self._call('POST', '/auth/tokens', self._password_auth(user, password), token=False, ok=(201, 401))[0]
+        return status == 201
+
+    @staticmethod
+    def in_use(_user):
+        return False
+
+    def delete(self, user):
+        found = self.user(user)
+        if found is not None:
+            self._call('DELETE', '/users/%s' % quote(found['id']))
+
+    def ensure_like(self, new, password, old):
+        """``new`` with ``password``, the default project and the role assignments of ``old``; notes of changes."""
+        notes = []
+        old_user, new_user = self.user(old), self.user(new)
+        if new_user is None:
+            body = dict(name=new, password=password, domain_id=self.domain_id(), enabled=True,
+                        description='service user (rotation of %s)' % old)
+            if old_user and old_user.get('default_project_id'):
+                body['default_project_id'] = old_user['default_project_id']
+            new_user = self._call('POST', '/users', dict(user=body))[1]['user']
+            notes.append('Keystone user %s made with the new password' % new)
+        elif not self.authenticates(new, password):
+            self._call('PATCH', '/users/%s' % quote(new_user['id']), dict(user=dict(password=password, enabled=True)))
+            notes.append('Keystone user %s given the new password' % new)
+        if old_user is None:
+            if not self.assignments(new_user['id']):
+                raise RotationError('Keystone user %s has no role assignments and %s, whose roles it takes, is gone; run '
+                                    'playbooks/site.yml (the registration Job grants them) and re-run' % (new, old))
+            return notes
+        wanted, have = self.assignments(old_user['id']), self.assignments(new_user['id'])
+        for assignment in sorted(wanted - have):
+            self._call('PUT', self._grant_path(new_user['id'], assignment))
+            notes.append('Keystone user %s given role %s on %s %s, as %s has' % (new, assignment[2], assignment[0],
+                                                                                 assignment[1], old))
+        for assignment in sorted(have - wanted):
+            self._call('DELETE', self._grant_path(new_user['id'], assignment))
+            notes.append('Keystone user %s loses role %s on %s %s, which %s lacks' % (new, assignment[2], assignment[0],
+                                                                                      assignment[1], old))
+        return notes
+
+    def wait_accepted(self, user, password, timeout, name):
+        if not self.authenticates(user, password):
+            raise RotationError('%s: Keystone does not authenticate user %s with the new password right after setting it; '
+                                'check Keystone and re-run (the run resumes)' % (name, user))
+
+
+def _url_opener(ca_cert, validate_certs):
+    context = ssl.create_default_context(cafile=ca_cert) if ca_cert else ssl.create_default_context()
+    if not validate_certs:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return build_opener(HTTPSHandler(context=context))
+
+
+def _keystone_message(text):
+    try:
+        return (json.loads(text).get('error') or {}).get('message') or 'no message'
+    except (ValueError, AttributeError):
+        return 'no message'
+
+
 # --------------------------------------------------------------------------- the rotation
 
 class Rotation(object):
     """One run: plan from one read of everything, then act step by step (each step idempotent)."""
 
-    def __init__(self, client, sql, params, rollout=None, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, client, sql, params, rollout=None, clock=time.monotonic, sleep=time.sleep, mq=None,
+                 config_reader=None, keystone=None):
         self.client = client
         self.sql = sql
+        # keystone: a user store, or the connection options of one (KeystoneUsers; the admin password
+        # comes from the credentials Secret once plan() has read it)
+        self.keystone_options = keystone if isinstance(keystone, dict) else None
+        self.stores = dict(messaging=RabbitUsers(mq, clock, sleep) if mq is not None else None,
+                           keystone=None if self.keystone_options is not None else keystone)
+        self.config_reader = config_reader
         self.params = params
         self.rollout = rollout
         self.clock = clock
@@ -375,6 +786,8 @@ class Rotation(object):
                                 % (self.namespace, self.secret_name))
         current = decode_data(secret)
         pending = decode_data(self._secret(self.rotation_secret))
+        if self.keystone_options is not None and any(p['kind'] == 'keystone' for p in plans.values()):
+            self.stores['keystone'] = self._keystone_store(current)
         errors = []
         members = None
         for name, plan in sorted(plans.items()):
@@ -395,6 +808,9 @@ class Rotation(object):
                                       'and re-run' % (self.namespace, self.rotation_secret))
                         continue
                     plan['switched'] = all(current[s] == target[s] for s in plan['slots'])
+                continue
+            if plan['kind'] in ALTERNATING:
+                errors.extend(self._plan_alternating(name, plan, current, pending))
                 continue
             if name not in current:
                 errors.append('%s is not in the credentials Secret yet; run playbooks/site.yml first' % name)
@@ -429,6 +845,82 @@ class Rotation(object):
                                     % (', '.join(sorted(fresh)), ', '.join(services), _describe(stale)))
         return plans, current, pending
 
+    def _keystone_store(self, current):
+        options = self.keystone_options
+        if not options.get('url'):
+            raise RotationError('keystone.url is not set: give the Keystone URL this host reaches (the public one, as in '
+                                'clouds.yaml) in rotate_credentials_keystone_url')
+        if not current.get('KEYSTONE_ADMIN_PASSWORD'):
+            raise RotationError('the credentials Secret %s/%s has no KEYSTONE_ADMIN_PASSWORD, which a Keystone user '
+                                'rotation authenticates with; run playbooks/site.yml first' % (self.namespace, self.secret_name))
+        return KeystoneUsers(options['url'], current['KEYSTONE_ADMIN_PASSWORD'],
+                             admin_user=options.get('admin_user') or 'admin',
+                             admin_project=options.get('admin_project') or 'admin',
+                             domain=options.get('domain') or 'Default', timeout=options.get('timeout') or 30,
+                             ca_cert=options.get('ca_cert'), validate_certs=options.get('validate_certs', True) is not False)
+
+    def _store(self, plan):
+        store = self.stores.get(plan['kind'])
+        if store is None:
+            raise RotationError('%s: no connection to %s was given to the rotation' % (plan['name'], plan['kind']))
+        return store
+
+    def _plan_alternating(self, name, plan, current, pending):
+        """Errors of a RabbitMQ or Keystone password rotation; fills the plan's current, target and old user names."""
+        base, key = plan['base'], plan['user_key']
+        pair = (base, service_users.alternate(base, base))
+        if name not in current:
+            return ['%s is not in the credentials Secret yet; run playbooks/site.yml first' % name]
+        store = self._store(plan)
+        user_now = current.get(key) or base
+        if user_now not in pair:
+            return ['%s: the credentials Secret names %s user %s in %s, but a rotation alternates between %s and %s; '
+                    'set %s to the one the services use and re-run' % (name, store.label, user_now, key, pair[0], pair[1], key)]
+        if plan['resume']:
+            try:
+                target = json.loads(pending[name])
+            except ValueError:
+                target = None
+            if not isinstance(target, dict) or sorted(target) != ['password', 'user'] or target['user'] not in pair:
+                return ['%s: the pending entry in Secret %s/%s is unreadable; delete that key and re-run'
+                        % (name, self.namespace, self.rotation_secret)]
+            plan['target_user'] = target['user']
+            plan['switched'] = user_now == target['user'] and current[name] == target['password']
+        else:
+            plan['target_user'] = service_users.alternate(base, user_now)
+        plan['old_user'] = service_users.alternate(base, plan['target_user'])
+        errors = self._config_problems(name, key)
+        refusal = store.refusal()
+        if refusal:
+            errors.append('%s cannot be rotated here: %s' % (name, refusal))
+        elif not plan['resume']:
+            if not store.exists(user_now):
+                errors.append('%s: %s has no user %s (the user the credentials name); run playbooks/site.yml (%s creates '
+                              'it)' % (name, store.label, user_now, store.creator(plan['services'][0])))
+            elif not store.authenticates(user_now, current[name]):
+                errors.append('%s: %s rejects the credentials Secret\'s password of user %s: the Secret and %s disagree; '
+                              'make them agree first (run playbooks/site.yml, whose %s sets it) and re-run'
+                              % (name, store.label, user_now, store.label, store.creator(plan['services'][0])))
+        return errors
+
+    def _config_problems(self, name, key):
+        """Config values holding the password next to a literal user name: switching the user would not reach them."""
+        if self.config_reader is None:
+            return []
+        problems = []
+        tree = self.config_reader()
+        sections = {}
+        for path, value in tree.items():
+            sections.setdefault(path.rsplit('/', 1)[0], set()).update(_references(value))
+        for path, value in sorted(tree.items()):
+            refs = _references(value)
+            # a URL carries both (transport_url); an auth section has them as two keys (username, password)
+            if name in refs and key not in refs and key not in sections[path.rsplit('/', 1)[0]]:
+                problems.append('%s: the config value %s holds $%s with a literal user name, so the switch to the other '
+                                'user would not reach it; write the user as $%s there (the catalog does; fix an override '
+                                'yourself) and re-run' % (name, path, name, key))
+        return problems
+
     def _account_problem(self, name, plan, current, pending, methods):
         if any(plugin != NATIVE for plugin, _auth in methods):
             return ('authenticates with %s; only mysql_native_password accounts (what the db-init Job creates) can be '
@@ -445,11 +937,11 @@ class Rotation(object):
         """Services whose config holds the value: the catalog's consumers, and any config Secret containing it."""
         services = set(plan['services'])
         for service in self.enabled:
-            if any(s['name'] in ([name] if plan['kind'] == 'database' else plan['slots'])
+            if any(s['name'] in (plan['slots'] if plan['kind'] == 'fernet' else [name])
                    for s in (self.catalog.get(service) or {}).get('secrets') or []):
                 services.add(service)
-        if plan['kind'] == 'database':
-            values = [v for v in (current.get(name), pending.get(name)) if v]
+        if plan['kind'] in ('database',) + ALTERNATING:
+            values = [v for v in (current.get(name), _pending_password(plan, pending)) if v]
             secrets, _version = self.client.list('v1', 'Secret', namespace=self.namespace,
                                                  label_selector='app.kubernetes.io/managed-by=openstack_k8s.deploy')
             for secret in secrets:
@@ -464,6 +956,8 @@ class Rotation(object):
     def _direct_holders(self, plan):
         """Workloads whose pod template reads one of the rotated keys straight from the credentials Secret."""
         keys = set(plan['slots'] if plan['kind'] == 'fernet' else [plan['name']])
+        if plan['kind'] in ALTERNATING:
+            keys.add(plan['user_key'])
         found = []
         for api_version, kind in WORKLOAD_KINDS:
             items, _version = self.client.list(api_version, kind, namespace=self.namespace,
@@ -517,13 +1011,16 @@ class Rotation(object):
             return result
         targets = self._ensure_pending(plans, current, pending)
         db_names = sorted(n for n, p in plans.items() if p['kind'] == 'database')
+        user_names = sorted(n for n, p in plans.items() if p['kind'] in ALTERNATING)
         for name in db_names:
             if current[name] != targets[name]:
                 self._set_accounts(name, plans[name], [current[name], targets[name]], 'accepts the old or the new password')
+        for name in user_names:
+            self._ensure_user(name, plans[name], targets[name])
         self._switch_credentials(plans, current, targets)
         after = decode_data(self._secret(self.secret_name))
         self._roll_direct_holders(plans, after)
-        services = sorted(set(s for n in db_names for s in plans[n]['services']))
+        services = sorted(set(s for n in db_names + user_names for s in plans[n]['services']))
         if services:
             self._rerender(services)
         holders = sorted(set(s for p in plans.values() for s in p['services'])
@@ -531,6 +1028,8 @@ class Rotation(object):
         self._wait_rolled(holders)
         for name in db_names:
             self._set_accounts(name, plans[name], [targets[name]], 'accepts only the new password')
+        for name in user_names:
+            self._delete_old_user(name, plans[name])
         self._drop_pending(sorted(plans))
         result.update(changed=self.changed, steps=self.steps)
         return result
@@ -542,6 +1041,8 @@ class Rotation(object):
                          services=plan['services'], workloads=['%s/%s' % (w['kind'], w['name']) for w in plan['workloads']])
             if plan['kind'] == 'database':
                 entry['accounts'] = ['%s@%s' % (user, host) for user, hosts in sorted(plan['accounts'].items()) for host in hosts]
+            elif plan['kind'] in ALTERNATING:
+                entry['%s_user' % self._store(plan).backend] = '%s -> %s' % (plan['old_user'], plan['target_user'])
             else:
                 entry['slots'] = plan['slots']
             report[name] = entry
@@ -556,6 +1057,13 @@ class Rotation(object):
                     targets[name] = json.loads(pending[name])
                 else:
                     targets[name] = rotate_fernet(current, plan['slots'], generate('fernet_key'))
+                    new[name] = json.dumps(targets[name], sort_keys=True)
+            elif plan['kind'] in ALTERNATING:
+                if name in pending:
+                    targets[name] = json.loads(pending[name])
+                else:
+                    targets[name] = dict(user=plan['target_user'],
+                                         password=generate('password', max(32, len(current[name]))))
                     new[name] = json.dumps(targets[name], sort_keys=True)
             elif name in pending:
                 targets[name] = pending[name]
@@ -598,11 +1106,41 @@ class Rotation(object):
                                             'run resumes)' % (name, member, user, timeout))
                     self.sleep(0.5)
 
+    def _ensure_user(self, name, plan, target, timeout=30.0):
+        """The new user exists with the new password and the old user's rights, and every server accepts it."""
+        store = self._store(plan)
+        for note in store.ensure_like(target['user'], target['password'], plan['old_user']):
+            self.changed = True
+            self.note('%s: %s' % (name, note))
+        store.wait_accepted(target['user'], target['password'], timeout, name)
+
+    def _delete_old_user(self, name, plan):
+        """Once nothing uses the old user any more, delete it."""
+        store, old = self._store(plan), plan['old_user']
+        if not store.exists(old):
+            return
+        timeout = float(self.params.get('wait_timeout') or 900)
+        deadline = self.clock() + timeout
+        while store.in_use(old):
+            if self.clock() > deadline:
+                raise RotationError('%s: %s still lists connections of user %s %.0fs after the services rolled: '
+                                    'something else uses it (%s); move it to the new user and re-run (the run resumes; '
+                                    'both users stay valid until then)' % (name, store.label, old, timeout, store.who_hint))
+            self.sleep(0.5)
+        store.delete(old)
+        self.changed = True
+        self.note('%s: old %s user %s deleted' % (name, store.label, old))
+
     def _switch_credentials(self, plans, current, targets):
         writes = {}
         for name, plan in sorted(plans.items()):
             if plan['kind'] == 'fernet':
                 writes.update(dict((slot, value) for slot, value in targets[name].items() if current[slot] != value))
+            elif plan['kind'] in ALTERNATING:
+                if current.get(plan['user_key']) != targets[name]['user']:
+                    writes[plan['user_key']] = targets[name]['user']
+                if current[name] != targets[name]['password']:
+                    writes[name] = targets[name]['password']
             elif current[name] != targets[name]:
                 writes[name] = targets[name]
         if not writes:
@@ -641,8 +1179,9 @@ class Rotation(object):
     def _rerender(self, services):
         result = self.rollout(services)
         if result.get('failed'):
-            raise RotationError('rolling out %s with the new credentials failed: %s. The database accounts accept the old '
-                                'and the new password until the rollout is done; fix the cause and re-run (the run resumes)'
+            raise RotationError('rolling out %s with the new credentials failed: %s. The old values stay valid: the '
+                                'database accounts accept the old and the new password until the rollout is done, and '
+                                'the old RabbitMQ user is kept until then; fix the cause and re-run (the run resumes)'
                                 % (', '.join(services), result.get('msg')), wait=result.get('wait'))
         if result.get('changed'):
             self.changed = True
@@ -676,6 +1215,22 @@ class Rotation(object):
             self.client.delete('v1', 'Secret', self.rotation_secret, self.namespace)
         self.changed = True
         self.note('rotation of %s complete' % ', '.join(names))
+
+
+def _references(value):
+    """The $NAME / ${NAME} references of a config value."""
+    return set(a or b for a, b in re.findall(r'\$\{([A-Z][A-Z0-9_]*)\}|\$([A-Z][A-Z0-9_]*)', str(value).replace('$$', '')))
+
+
+def _pending_password(plan, pending):
+    if plan['name'] not in pending:
+        return None
+    if plan['kind'] not in ALTERNATING:
+        return pending[plan['name']]
+    try:
+        return json.loads(pending[plan['name']]).get('password')
+    except (ValueError, AttributeError):
+        return None
 
 
 def _template_annotations(obj):

@@ -8,7 +8,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: openstack_rotate_credentials
-short_description: Rotate database passwords and the Keystone fernet keys with no window of rejected credentials
+short_description: Rotate database, RabbitMQ and Keystone service passwords and the fernet keys with no window of rejected credentials
 version_added: 0.1.0
 description:
   - Rotates the credentials named in O(names) so that at no moment a running pod holds a value its backend
@@ -19,6 +19,21 @@ description:
     checked on every ready Galera member; the credentials Secret gets the new value and the services whose
     config holds it are rendered again and rolled (as C(k8s_openstack_service) does); once no live pod of
     those services carries an old template, the accounts accept only the new password.
+  - A RabbitMQ service password (C(<SERVICE>_RABBITMQ_PASSWORD) of a catalog C(messaging) entry) - a RabbitMQ user
+    holds one password, so the service alternates between two users (C(nova) and C(nova-b)), named by the
+    credential C(<SERVICE>_RABBITMQ_USER) (absent means the catalog's C(messaging.user)). The new user name and
+    password are kept in the rotation Secret first; the new user is made (C(rabbitmqctl add_user), password on
+    stdin) with the old user's tags and vhost permissions and must authenticate on every ready RabbitMQ member;
+    the credentials Secret gets the new user and password, the services are rendered again and rolled; once no
+    live pod carries an old template and RabbitMQ lists no connection of the old user, the old user is deleted.
+    Refused before any change when a config value in etcd holds the password next to a literal user name.
+  - A Keystone service-user password (C(<SERVICE>_KEYSTONE_PASSWORD) of a catalog C(keystone.user)) - a Keystone
+    user holds one password too, so the service alternates between two users in the same way, named by
+    C(<SERVICE>_KEYSTONE_USER). The new user is made through Keystone's identity API (as the admin user, with
+    C(KEYSTONE_ADMIN_PASSWORD) from the credentials Secret, at O(keystone.url)) with the old user's default
+    project and every project, domain and system role assignment, and must authenticate; after the switch and
+    the rollout the old user is deleted. A user marked C(trustee) in the catalog (heat, whose stacks' trusts name
+    it) is refused, as are the admin and heat domain admin passwords.
   - V(KEYSTONE_FERNET) - the fernet token keys rotate as C(keystone-manage fernet_rotate) does over the slots
     keystone mounts (the staged key becomes the primary, the oldest secondary is dropped, a new staged key is
     made), then the pods that mount them are rolled; tokens signed before the rotation stay valid.
@@ -76,6 +91,48 @@ options:
       - Container of the Galera pods that has the C(mariadb) client.
     type: str
     default: server
+  rabbitmq_statefulset:
+    description:
+      - The RabbitMQ StatefulSet whose ready members run C(rabbitmqctl) (RabbitMQ passwords only).
+    type: str
+    default: rabbitmq-server
+  rabbitmq_container:
+    description:
+      - Container of the RabbitMQ pods whose environment points C(rabbitmqctl) at its member.
+    type: str
+    default: server
+  keystone:
+    description:
+      - How this host reaches Keystone's identity API, for Keystone service-user passwords only.
+    type: dict
+    suboptions:
+      url:
+        description: Keystone's URL as this host reaches it (the public endpoint, as in clouds.yaml); C(/v3) is added.
+        type: str
+        required: true
+      admin_user:
+        description: The admin user (its password is C(KEYSTONE_ADMIN_PASSWORD) of the credentials Secret).
+        type: str
+        default: admin
+      admin_project:
+        description: The admin user's project.
+        type: str
+        default: admin
+      domain:
+        description: Domain of the admin user, its project and the service users.
+        type: str
+        default: Default
+      validate_certs:
+        description: Verify Keystone's TLS certificate.
+        type: bool
+        default: true
+      ca_cert:
+        description: CA certificate of Keystone's TLS endpoint.
+        type: path
+      timeout:
+        description: Seconds one Keystone request may take.
+        type: int
+        default: 30
   etcd:
     description:
       - Where the configuration tree lives (rendering the services again needs it).
@@ -127,13 +184,13 @@ options:
     default: 900
   exec_timeout:
     description:
-      - Seconds one SQL exec may take.
+      - Seconds one SQL or C(rabbitmqctl) exec may take.
     type: int
     default: 120
 attributes:
   check_mode:
     support: full
-    details: Reads everything (the Secrets, the accounts through pod exec, the pods) and reports what would rotate; writes nothing.
+    details: Reads everything (the Secrets, the accounts and RabbitMQ users through pod exec, the pods) and reports what would rotate; writes nothing.
   diff_mode:
     support: none
     details: Nothing but secret values would differ; the result names what changes.
@@ -173,7 +230,7 @@ steps:
   type: list
   elements: str
 requests:
-  description: Kubernetes API requests made, by verb, and the number of SQL execs.
+  description: Kubernetes API requests made, by verb, and the number of SQL and rabbitmqctl execs.
   returned: always
   type: dict
 '''
@@ -186,7 +243,7 @@ from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client im
     HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, K8S_CONNECTION_SPEC, K8sClient, K8sError, build_api_client)
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.etcd.client import ETCD_TREE_SPEC
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s import runner
-from ansible_collections.openstack_k8s.deploy.plugins.module_utils.rotation import GaleraSql, Rotation, RotationError
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.rotation import GaleraSql, RabbitCtl, Rotation, RotationError
 
 
 def argument_spec():
@@ -200,7 +257,18 @@ def argument_spec():
         rotation_secret=dict(type='str', no_log=False),
         galera_statefulset=dict(type='str', default='mariadb-server'),
         galera_container=dict(type='str', default='server'),
+        rabbitmq_statefulset=dict(type='str', default='rabbitmq-server'),
+        rabbitmq_container=dict(type='str', default='server'),
         etcd=dict(type='dict', required=True, options=ETCD_TREE_SPEC),
+        keystone=dict(type='dict', no_log=False, options=dict(
+            url=dict(type='str', required=True),
+            admin_user=dict(type='str', default='admin'),
+            admin_project=dict(type='str', default='admin'),
+            domain=dict(type='str', default='Default'),
+            validate_certs=dict(type='bool', default=True),
+            ca_cert=dict(type='path'),
+            timeout=dict(type='int', default=30),
+        )),
         variables=dict(type='dict', default={}),
         replicas=dict(type='dict', default={}),
         wait_timeout=dict(type='int', default=900),
@@ -224,9 +292,13 @@ def main():
     try:
         client = K8sClient(params)
         from kubernetes.client import CoreV1Api  # pylint: disable=import-outside-toplevel
-        sql = GaleraSql(client, CoreV1Api(build_api_client(params)), params['namespace'], params['galera_statefulset'],
+        core_api = CoreV1Api(build_api_client(params))
+        sql = GaleraSql(client, core_api, params['namespace'], params['galera_statefulset'],
                         params['galera_container'], exec_timeout=params['exec_timeout'])
-        rotation = Rotation(client, sql, params, rollout=rollout)
+        mq = RabbitCtl(client, core_api, params['namespace'], params['rabbitmq_statefulset'],
+                       params['rabbitmq_container'], exec_timeout=params['exec_timeout'])
+        rotation = Rotation(client, sql, params, rollout=rollout, mq=mq, keystone=params['keystone'],
+                            config_reader=lambda: runner.read_etcd(params['etcd'])[0])
         result = rotation.run(check_mode=module.check_mode)
     except RotationError as exc:
         module.fail_json(msg=exc.message, steps=rotation.steps if rotation else [], **exc.details)
@@ -235,7 +307,7 @@ def main():
     except K8sError as exc:
         module.fail_json(msg='Kubernetes API: %s' % exc.message, status=exc.status, reason=exc.reason,
                          steps=rotation.steps if rotation else [])
-    result['requests'] = dict(client.requests, sql_execs=sql.execs)
+    result['requests'] = dict(client.requests, sql_execs=sql.execs, rabbitmqctl_execs=mq.execs)
     module.exit_json(**result)
 
 

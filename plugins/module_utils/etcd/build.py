@@ -17,6 +17,7 @@ __metaclass__ = type
 import copy
 import re
 
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils import service_users
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.etcd.tree import GENERAL, TreeError, flatten
 
 OVERRIDES = 'openstack_config_overrides'
@@ -124,6 +125,8 @@ def build_config_tree(catalog, enabled=None, overrides=None, general=None):
     for service in enabled:
         entry = catalog[service] or {}
         secret_names.update(item.get('name') for item in entry.get('secrets') or [] if isinstance(item, dict))
+        # The RabbitMQ user names that go with the passwords ($NOVA_RABBITMQ_USER, see service_users.py).
+        secret_names.update(service_users.user_values(entry, {}))
         config = entry.get('config') or {}
         if not isinstance(config, dict):
             errors.append('catalog entry %s: config must be a mapping of node role to files' % service)

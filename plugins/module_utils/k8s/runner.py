@@ -287,12 +287,14 @@ def default_node_roles():
 def default_render(entry, general, files, credentials, options):
     """The catalog renderers: ``render/ini.py`` for the files, ``render/manifests.py`` for the objects."""
     from ansible_collections.openstack_k8s.deploy.plugins.module_utils.render import manifests
+    from ansible_collections.openstack_k8s.deploy.plugins.module_utils import service_users
     deployment, config_files = render_inputs(entry, general, files, credentials, options)
-    return manifests.render_service(entry, deployment, config_files)
+    return manifests.render_service(service_users.with_current_user(entry, credentials), deployment, config_files)
 
 
 def render_inputs(entry, general, files, credentials, options):
     """(deployment settings, rendered config files) of ``entry``, as every renderer of a service needs them."""
+    from ansible_collections.openstack_k8s.deploy.plugins.module_utils import service_users
     from ansible_collections.openstack_k8s.deploy.plugins.module_utils.render import ini, manifests
     variables = options.get('variables') or {}
     deployment = manifests.make_deployment(
@@ -305,6 +307,8 @@ def render_inputs(entry, general, files, credentials, options):
         public_domain=variables.get('public_domain') or 'openstack.local')
     values = dict(deployment['general'])
     values.update(credentials)
+    # The RabbitMQ user names ($NOVA_RABBITMQ_USER): not secret, never kept as placeholders.
+    values.update(service_users.user_values(entry, credentials))
     keep = ()
     if options.get('placeholders'):
         # No cluster: every credential stays a $NAME placeholder, so no secret reaches the disk.

@@ -43,6 +43,7 @@ import json
 import re
 
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils import catalog as cat
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils import service_users
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.render import ini
 
 MANAGED_BY = 'openstack_k8s.deploy'
@@ -815,12 +816,13 @@ def render_service_offline(entry, deployment, overrides=None, credentials=None, 
     keep = () if credentials is not None else tuple(s['name'] for s in entry.get('secrets') or [])
     values = dict(deployment['general'])
     values.update(credentials or {})
+    values.update(service_users.user_values(entry, credentials))
     try:
         config_files = ini.render_config(service_config_tree(entry, overrides), values, keep=keep,
                                          formats=entry.get('config_formats'), prefix='%s: ' % entry['name'])
     except ini.RenderError as exc:
         raise RenderError(str(exc))
-    return render_service(entry, deployment, config_files, scripts)
+    return render_service(service_users.with_current_user(entry, credentials), deployment, config_files, scripts)
 
 
 def all_objects(phases):

@@ -21,6 +21,7 @@ import yaml
 
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils import catalog as cat
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils import credentials
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils import service_users
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s import runner
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.render import ini, manifests
 
@@ -142,7 +143,9 @@ class Cloud(object):
     def config_files(self, name, overrides=None):
         """``{node_role: {file: text}}`` of one service, rendered by ``render/ini.py``."""
         entry = self.catalog[name]
-        return ini.render_config(self.tree(name, overrides), self.values(), formats=entry.get('config_formats'),
+        values = self.values()
+        values.update(service_users.user_values(entry, self.credentials))
+        return ini.render_config(self.tree(name, overrides), values, formats=entry.get('config_formats'),
                                  prefix='%s: ' % name)
 
     def oslo_files(self, name):

@@ -100,9 +100,10 @@ REFUSED = [
     # (names, what the message must say)
     (['GLANCE_DB_PASSWRD'], 'GLANCE_DB_PASSWRD is not a credential of any catalog service'),
     (['GLANCE_DB_PASSWORD'], 'GLANCE_DB_PASSWORD belongs to glance, which is not enabled'),
-    (['KEYSTONE_DB_PASSWORD', 'GLANCE_KEYSTONE_PASSWORD'], 'GLANCE_KEYSTONE_PASSWORD cannot be rotated here: it is the password of a Keystone user'),
-    (['KEYSTONE_ADMIN_PASSWORD'], 'KEYSTONE_ADMIN_PASSWORD cannot be rotated here: it is the password of a Keystone user'),
-    (['NOVA_RABBITMQ_PASSWORD'], 'NOVA_RABBITMQ_PASSWORD cannot be rotated here: it is the password of a RabbitMQ user'),
+    (['KEYSTONE_DB_PASSWORD', 'GLANCE_KEYSTONE_PASSWORD'], 'GLANCE_KEYSTONE_PASSWORD belongs to glance, which is not enabled'),
+    (['KEYSTONE_ADMIN_PASSWORD'], 'KEYSTONE_ADMIN_PASSWORD cannot be rotated here: it is the password of the Keystone admin'),
+    (['NOVA_RABBITMQ_PASSWORD'], 'NOVA_RABBITMQ_PASSWORD belongs to nova, nova-compute, which is not enabled'),
+    (['RABBITMQ_ADMIN_PASSWORD'], 'RABBITMQ_ADMIN_PASSWORD cannot be rotated here: it is the password of the RabbitMQ admin'),
     (['NOVA_DB_PASSWORD'], 'NOVA_DB_PASSWORD cannot be rotated here: it is also stored in the nova_api cell mappings'),
     (['MARIADB_ROOT_PASSWORD'], 'rolling restart of the Galera cluster'),
     (['KEYSTONE_FERNET_TOKEN_KEY_1'], 'rotate the set as KEYSTONE_FERNET'),
@@ -118,6 +119,25 @@ def test_refused_names_before_any_request(cloud, names, message):
         rotation.classify(names, cloud.catalog, ['mariadb', 'keystone'])
     assert message in caught.value.message
     assert 'Names this playbook rotates here: KEYSTONE_DB_PASSWORD, KEYSTONE_FERNET' in caught.value.message
+
+
+WITH_HEAT = ['mariadb', 'rabbitmq', 'memcached', 'keystone', 'heat']
+REFUSED_WITH_HEAT = [
+    (['HEAT_KEYSTONE_PASSWORD'], 'HEAT_KEYSTONE_PASSWORD cannot be rotated here: it is the password of Keystone user '
+                                 'heat, the trustee of the trusts users delegated to heat'),
+    (['HEAT_DOMAIN_ADMIN_PASSWORD'], 'HEAT_DOMAIN_ADMIN_PASSWORD cannot be rotated here: it is the password of the heat '
+                                     'stack domain admin'),
+]
+
+
+@pytest.mark.parametrize('names, message', REFUSED_WITH_HEAT, ids=[' '.join(n) for n, _m in REFUSED_WITH_HEAT])
+def test_refused_keystone_users_of_heat(cloud, names, message):
+    """heat's own user is a trustee (catalog keystone.user.trustee): switching users would orphan its stacks' trusts."""
+    with pytest.raises(rotation.RotationError) as caught:
+        rotation.classify(names, cloud.catalog, WITH_HEAT)
+    assert message in caught.value.message
+    assert 'HEAT_KEYSTONE_PASSWORD' not in caught.value.message.split('rotates here:')[-1]
+    assert 'HEAT_RABBITMQ_PASSWORD' in caught.value.message.split('rotates here:')[-1]
 
 
 def test_playbook_refuses_an_unknown_name_before_any_change(cloud, run_playbook, make_inventory):

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils import catalog as cat
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils import service_users
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.masking import is_secret_name
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.render import ini
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.render import manifests as m
@@ -40,9 +41,12 @@ POD_KINDS = ('Deployment', 'StatefulSet', 'DaemonSet', 'Job')
 
 
 def credentials():
-    """Distinct values per credential, as the credentials role would generate them."""
-    return dict((name, 'cred-' + hashlib.sha256(name.encode()).hexdigest()[:24])
-                for name in cat.secret_names(CATALOG))
+    """Distinct values per credential, as the credentials role would generate them, and the RabbitMQ user names."""
+    values = dict((name, 'cred-' + hashlib.sha256(name.encode()).hexdigest()[:24])
+                  for name in cat.secret_names(CATALOG))
+    for entry in CATALOG.values():
+        values.update(service_users.user_values(entry, {}))
+    return values
 
 
 CREDENTIALS = credentials()
@@ -141,7 +145,8 @@ def test_no_configmap_holds_a_secret():
 
 
 def test_credentials_appear_only_in_config_secrets():
-    values = set(CREDENTIALS.values())
+    # The RabbitMQ user names in CREDENTIALS are not secret (the mq-init Job names its user).
+    values = set(CREDENTIALS[name] for name in cat.secret_names(CATALOG))
     seen = set()
     for name in NAMES:
         for obj in objects(name):
