@@ -143,4 +143,3 @@ def test_refused_while_keystone_serves_two_regions(users):
         store._call('DELETE', '/endpoints/%s' % endpoint[1]['endpoint']['id'])
         store._call('DELETE', '/regions/%s' % region)
     assert store.refusal() is None
-
