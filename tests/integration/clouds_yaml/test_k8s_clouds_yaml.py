@@ -121,11 +121,21 @@ def test_bad_input_fails_before_any_request(sandbox, run_playbook, make_inventor
     assert sandbox.control.request_log() == []
 
 
-def test_deployment_report_writes_it_and_reports_the_path(sandbox, run_playbook, make_inventory, tmp_path):
+REPORT_CASES = [
+    # (inventory values beyond the connection, the auth_url clouds.yaml must name)
+    ({'openstack_public_domain': 'openstack.sandbox.local'}, AUTH_URL),
+    # a region sharing another region's Keystone has none of its own: clouds.yaml names the shared one
+    ({'openstack_public_domain': 'two.example', 'openstack_keystone_mode': 'shared',
+      'openstack_shared_keystone_public_url': 'https://keystone.one.example:5000'}, 'https://keystone.one.example:5000'),
+]
+
+
+@pytest.mark.parametrize('values, auth_url', REPORT_CASES, ids=['local', 'shared-keystone'])
+def test_deployment_report_writes_it_and_reports_the_path(sandbox, run_playbook, make_inventory, tmp_path, values,
+                                                          auth_url):
     create_secret(sandbox, {'KEYSTONE_ADMIN_PASSWORD': PASSWORD})
     path = tmp_path / 'inventory' / 'clouds.yaml'
-    inventory = make_inventory(group_vars={'openstack_k8s_connection': {'kubeconfig': sandbox.kubeconfig},
-                                           'openstack_public_domain': 'openstack.sandbox.local'})
+    inventory = make_inventory(group_vars=dict({'openstack_k8s_connection': {'kubeconfig': sandbox.kubeconfig}}, **values))
     playbook = tmp_path / 'report.yml'
     playbook.write_text(yaml.safe_dump([{
         'name': 'Report', 'hosts': 'localhost', 'gather_facts': False,
@@ -136,7 +146,7 @@ def test_deployment_report_writes_it_and_reports_the_path(sandbox, run_playbook,
     assert first.changed() == 1, first.explain()
     assert 'admin clouds.yaml: %s' % path in first.stdout, first.explain()
     assert 'not written yet' not in first.stdout, first.explain()
-    assert yaml.safe_load(path.read_text())['clouds']['openstack']['auth']['auth_url'] == AUTH_URL
+    assert yaml.safe_load(path.read_text())['clouds']['openstack']['auth']['auth_url'] == auth_url
     assert mode_of(path) == 0o600
     second = run_playbook(playbook, inventory, verbosity=3)
     assert second.rc == 0 and second.changed() == 0, second.explain()
