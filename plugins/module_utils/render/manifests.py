@@ -43,6 +43,7 @@ import json
 import re
 
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils import catalog as cat
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils import netcheck
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils import service_users
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.render import ini
 
@@ -147,6 +148,9 @@ def make_deployment(namespace='openstack', release='2026.2', node_roles=None, ge
             raise RenderError('node role %s has no label {key, value}; fix openstack_node_roles' % role)
     if not re.match(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', str(namespace)):
         raise RenderError('namespace %r is not a valid Kubernetes namespace name' % namespace)
+    problems = netcheck.cidr_problems(list(node_cidrs or []), 'node_cidrs (openstack_node_cidrs)')
+    if problems:
+        raise RenderError('; '.join(problems))
     defaults = cat.general_defaults(namespace=namespace, release=release, region_name=region_name,
                                     public_domain=public_domain, cluster_domain=cluster_domain,
                                     memcached_replicas=((replicas or {}).get('memcached') or {}).get('server', 1))

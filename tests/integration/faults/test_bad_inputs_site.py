@@ -65,6 +65,14 @@ CASES = [
     ('overrides-credential-name', {'openstack_config_overrides': {'general': {'KEYSTONE_ADMIN_PASSWORD': 'hunter2'}}},
      ['openstack_config_overrides.general.KEYSTONE_ADMIN_PASSWORD collides with the credential',
       'openstack_pinned_credentials']),
+    ('node-cidr-prefix-too-long', {'openstack_node_cidrs': ['10.0.0.0/24', '10.1.0.0/33']},
+     ['openstack_node_cidrs[1] is not a valid CIDR', 'write it as 10.0.0.0/24 or fd00::/64']),
+    ('node-cidr-host-bits', {'openstack_node_cidrs': ['10.0.0.7/24']},
+     ['openstack_node_cidrs[0] 10.0.0.7/24 has host bits set: write the network, 10.0.0.0/24']),
+    ('node-cidr-no-prefix', {'openstack_node_cidrs': ['nodes.example']},
+     ["openstack_node_cidrs[0] must be a network in CIDR notation such as 10.0.0.0/24 or fd00::/64, got 'nodes.example'"]),
+    ('node-cidrs-not-a-list', {'openstack_node_cidrs': '10.0.0.0/24'},
+     ['openstack_node_cidrs must be a list of CIDRs (e.g. [10.0.0.0/24, fd00::/64]), got a string']),
 ]
 
 
