@@ -343,8 +343,13 @@ SQL_SCRIPT = (
     '--connect-timeout=10')
 
 
-class GaleraSql(object):
-    """SQL on the Galera members through the pod exec API (the transport galera_bootstrap uses)."""
+class _ClusterExec(object):
+    """Commands in the ready members of a StatefulSet, through the pod exec API."""
+
+    what = 'the cluster'           # for messages: 'the Galera cluster'
+    member = 'member'              # 'Galera member'
+    setting = ''                   # the role variable naming the StatefulSet
+    recover = 'bring the cluster back first'
 
     def __init__(self, client, core_api, namespace, statefulset, container, exec_timeout=120, clock=time.monotonic):
         self.client = client
@@ -360,16 +365,25 @@ class GaleraSql(object):
         """Names of the ready member pods, in order; raises when there is none."""
         sts = self.client.get('apps/v1', 'StatefulSet', self.statefulset, self.namespace)
         if sts is None:
-            raise RotationError('StatefulSet %s/%s (the Galera cluster) does not exist; set rotate_credentials_galera_statefulset'
-                                % (self.namespace, self.statefulset))
+            raise RotationError('StatefulSet %s/%s (%s) does not exist; set %s'
+                                % (self.namespace, self.statefulset, self.what, self.setting))
         labels = ((sts.get('spec') or {}).get('selector') or {}).get('matchLabels') or {}
         pods, _version = self.client.list('v1', 'Pod', namespace=self.namespace,
                                           label_selector=','.join('%s=%s' % kv for kv in sorted(labels.items())))
         ready = sorted(p['metadata']['name'] for p in pods if _ready(p))
         if not ready:
-            raise RotationError('no Galera member of StatefulSet %s/%s is ready; recover the cluster first '
-                                '(playbooks/galera_recover.yml)' % (self.namespace, self.statefulset))
+            raise RotationError('no %s of StatefulSet %s/%s is ready; %s'
+                                % (self.member, self.namespace, self.statefulset, self.recover))
         return ready
+
+
+class GaleraSql(_ClusterExec):
+    """SQL on the Galera members through the pod exec API (the transport galera_bootstrap uses)."""
+
+    what = 'the Galera cluster'
+    member = 'Galera member'
+    setting = 'rotate_credentials_galera_statefulset'
+    recover = 'recover the cluster first (playbooks/galera_recover.yml)'
 
     def run(self, pod, sql):
         """Run ``sql`` on member ``pod``; return the output rows (lists of unescaped fields)."""
@@ -419,33 +433,13 @@ CTL_SCRIPT = ('set -eu; n=$1; shift; '
               'if [ "$n" -gt 0 ]; then head -c "$n" | rabbitmqctl "$@"; else rabbitmqctl "$@" </dev/null; fi')
 
 
-class RabbitCtl(object):
+class RabbitCtl(_ClusterExec):
     """rabbitmqctl in the ready members of the RabbitMQ StatefulSet, through the pod exec API."""
 
-    def __init__(self, client, core_api, namespace, statefulset, container, exec_timeout=120, clock=time.monotonic):
-        self.client = client
-        self.api = core_api
-        self.namespace = namespace
-        self.statefulset = statefulset
-        self.container = container
-        self.exec_timeout = exec_timeout
-        self.clock = clock
-        self.execs = 0
-
-    def members(self):
-        """Names of the ready member pods, in order; raises when there is none."""
-        sts = self.client.get('apps/v1', 'StatefulSet', self.statefulset, self.namespace)
-        if sts is None:
-            raise RotationError('StatefulSet %s/%s (the RabbitMQ cluster) does not exist; set '
-                                'rotate_credentials_rabbitmq_statefulset' % (self.namespace, self.statefulset))
-        labels = ((sts.get('spec') or {}).get('selector') or {}).get('matchLabels') or {}
-        pods, _version = self.client.list('v1', 'Pod', namespace=self.namespace,
-                                          label_selector=','.join('%s=%s' % kv for kv in sorted(labels.items())))
-        ready = sorted(p['metadata']['name'] for p in pods if _ready(p))
-        if not ready:
-            raise RotationError('no RabbitMQ member of StatefulSet %s/%s is ready; bring the cluster back first'
-                                % (self.namespace, self.statefulset))
-        return ready
+    what = 'the RabbitMQ cluster'
+    member = 'RabbitMQ member'
+    setting = 'rotate_credentials_rabbitmq_statefulset'
+    recover = 'bring the cluster back first'
 
     def run(self, pod, args, secret=None, check=True):
         """rabbitmqctl ``args`` in ``pod`` (``secret`` on its stdin); (exit code, stdout)."""

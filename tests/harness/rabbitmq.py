@@ -198,10 +198,15 @@ class RabbitServer(object):
         return conn
 
     def authenticates(self, user, password):
-        """True when an AMQP 0-9-1 login as ``user`` with ``password`` is accepted."""
+        """True when an AMQP 0-9-1 login as ``user`` with ``password`` opens the vhost ``/``, as a service does.
+
+        A refused login (AccessRefused) and a login without access to the vhost (NotAllowed:
+        a user made but not granted yet, or half way through ``delete_user``) both count as
+        rejected: a pod would not get a working connection either.
+        """
         try:
             conn = self.connect(user, password)
-        except amqp.exceptions.AccessRefused:
+        except (amqp.exceptions.AccessRefused, amqp.exceptions.NotAllowed):
             return False
         conn.close()
         return True
