@@ -195,9 +195,13 @@ def keystone(openstack_venv, mariadb_server, cloud_factory, tmp_path_factory, ti
         'KEYSTONE_INTERNAL_URL': 'http://127.0.0.1:%d' % port,
     })
     # The db-init Job logs in as root with MARIADB_ROOT_PASSWORD over TCP, as it does in the cluster.
+    # Each module that uses this fixture gets a Keystone of its own (fresh credentials): the
+    # session's MariaDB may still hold an earlier module's keystone database.
     with _connect(mariadb_server) as cursor:
+        cursor.execute("DROP DATABASE IF EXISTS keystone")
         cursor.execute("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY %s",
                        (cloud.credentials['MARIADB_ROOT_PASSWORD'],))
+        cursor.execute("ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY %s", (cloud.credentials['MARIADB_ROOT_PASSWORD'],))
         cursor.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
 
     pods = Pods(cloud, openstack_venv, root)
