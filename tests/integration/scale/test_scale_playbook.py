@@ -85,7 +85,7 @@ REFUSALS = [
     # (case, service, component, replicas, inventory group vars, what the message must say)
     ('galera-even', 'mariadb', 'server', 4, {},
      ['galera replicas must be odd (2n+1) to keep a quorum, got 4: set 3 or 5']),
-    ('unknown-service', 'nvoa', 'api', 3, {}, ['service nvoa is not in the catalog; known: cinder, etcd']),
+    ('unknown-service', 'nvoa', 'api', 3, {}, ['service nvoa is not in the catalog; known: barbican, cinder, designate', ' nova, nova-compute, ']),
     ('unknown-component', 'keystone', 'admin', 3, {}, ['keystone has no component admin; its components: api']),
     ('compute-daemonset', 'nova-compute', 'compute', 3, {},
      ['nova-compute compute is a DaemonSet', 'openstack-k8s.io/compute=enabled',
