@@ -125,18 +125,33 @@ class Cloud(object):
 
 
 class Observer(threading.Thread):
-    """Polls keystone's pods and config Secret, and MariaDB's answer to every password seen."""
+    """Polls a service's pods and config Secret, and asks the backend about every value seen there.
+
+    The base class watches keystone's database password against MariaDB; a subclass sets
+    ``service``/``filename``/``key`` and overrides :meth:`extract` and :meth:`accepted`.
+    """
+
+    service = 'keystone'
+    filename = 'keystone.conf'
+    key = 'password'           # what a pod record holds: the value its config was rendered with
+    skip = ()                  # template checksums of pods that mount no such file (Jobs)
 
     def __init__(self, cloud):
-        super(Observer, self).__init__(name='rotation-observer', daemon=True)
+        super(Observer, self).__init__(name='%s-observer' % self.service, daemon=True)
         self.cloud = cloud
         self.client = K8sClient({'kubeconfig': cloud.sandbox.kubeconfig})
         self.stop_event = threading.Event()
-        self.by_checksum = {}      # pod template config checksum -> the password that config holds
-        self.pods = {}             # pod uid -> {name, password, first, last}
-        self.samples = []          # (time, {password: accepted})
+        self.by_checksum = {}      # pod template config checksum -> the value that config holds
+        self.pods = {}             # pod uid -> {name, <key>, first, last}
+        self.samples = []          # (time, {value: accepted})
         self.unknown = []
         self.errors = []
+
+    def extract(self, text):
+        return PASSWORD_RE.search(text).group(1)
+
+    def accepted(self, value):
+        return self.cloud.accepts(value)
 
     def run(self):
         while not self.stop_event.is_set():
@@ -147,23 +162,26 @@ class Observer(threading.Thread):
             self.stop_event.wait(0.03)
 
     def poll(self):
-        secret = self.client.get('v1', 'Secret', 'keystone-config-controller', NAMESPACE)
-        text = base64.b64decode(secret['data']['keystone.conf']).decode()
-        digest = m.checksum({'config/keystone.conf': m.checksum(text)})
-        self.by_checksum[digest] = PASSWORD_RE.search(text).group(1)
-        pods, _version = self.client.list('v1', 'Pod', namespace=NAMESPACE, label_selector='app.kubernetes.io/name=keystone')
+        secret = self.client.get('v1', 'Secret', '%s-config-controller' % self.service, NAMESPACE)
+        text = base64.b64decode(secret['data'][self.filename]).decode()
+        digest = m.checksum({'config/%s' % self.filename: m.checksum(text)})
+        self.by_checksum[digest] = self.extract(text)
+        pods, _version = self.client.list('v1', 'Pod', namespace=NAMESPACE,
+                                          label_selector='app.kubernetes.io/name=%s' % self.service)
         now = time.monotonic()
         for pod in pods:
             meta = pod['metadata']
             if (pod.get('status') or {}).get('phase') in ('Succeeded', 'Failed'):
                 continue
             held = (meta.get('annotations') or {}).get(m.CHECKSUM_ANNOTATION)
+            if held in self.skip:
+                continue
             if held not in self.by_checksum:
                 self.unknown.append(meta['name'])
                 continue
-            seen = self.pods.setdefault(meta['uid'], dict(name=meta['name'], password=self.by_checksum[held], first=now))
+            seen = self.pods.setdefault(meta['uid'], {'name': meta['name'], self.key: self.by_checksum[held], 'first': now})
             seen['last'] = now
-        sample = dict((password, self.cloud.accepts(password)) for password in set(self.by_checksum.values()))
+        sample = dict((value, self.accepted(value)) for value in set(self.by_checksum.values()))
         self.samples.append((time.monotonic(), sample))
 
     def stop(self):
@@ -175,6 +193,6 @@ class Observer(threading.Thread):
         found = []
         for pod in self.pods.values():
             for when, sample in self.samples:
-                if pod['first'] <= when <= pod['last'] and not sample.get(pod['password'], False):
+                if pod['first'] <= when <= pod['last'] and not sample.get(pod[self.key], False):
                     found.append((pod['name'], when))
         return found

@@ -10,21 +10,17 @@ reads and changes are RabbitMQ's own.
 (user, password) its config was rendered with and, at every sample, logs in over AMQP with
 each of them: a live pod's credentials must be accepted at every moment it was seen.
 """
-import base64
 import json
 import os
 import re
-import threading
-import time
 
 import pytest
 
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils import rotation
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s import runner
-from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import K8sClient
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.render import manifests as m
 from harness.rabbitmq import RabbitServer
-from rotate_helpers import NAMESPACE, PREFIX, etcd_value
+from rotate_helpers import NAMESPACE, PREFIX, Observer, etcd_value
 
 pytestmark = [pytest.mark.slow, pytest.mark.galera]
 
@@ -82,50 +78,23 @@ def heat_jobs(cloud, key):
     return [j for j in jobs if j['metadata']['name'].startswith('heat-%s-' % key)]
 
 
-class MqObserver(threading.Thread):
+class MqObserver(Observer):
+    """heat's pods against RabbitMQ: the (user, password) of each pod's transport_url must log in."""
+
+    service = 'heat'
+    filename = 'heat.conf'
+    key = 'creds'
+    skip = (NO_CONFIG,)        # a Job pod that mounts no heat.conf (mq-init, db-init)
+
     def __init__(self, cloud, rabbit):
-        super(MqObserver, self).__init__(name='mq-observer', daemon=True)
-        self.cloud, self.rabbit = cloud, rabbit
-        self.client = K8sClient({'kubeconfig': cloud.sandbox.kubeconfig})
-        self.stop_event = threading.Event()
-        self.by_checksum, self.pods, self.samples, self.unknown, self.errors = {}, {}, [], [], []
+        self.rabbit = rabbit
+        super(MqObserver, self).__init__(cloud)
 
-    def run(self):
-        while not self.stop_event.is_set():
-            try:
-                self.poll()
-            except Exception as exc:  # pylint: disable=broad-except
-                self.errors.append(repr(exc))
-            self.stop_event.wait(0.03)
+    def extract(self, text):
+        return TRANSPORT_RE.search(text).groups()
 
-    def poll(self):
-        secret = self.client.get('v1', 'Secret', 'heat-config-controller', NAMESPACE)
-        text = base64.b64decode(secret['data']['heat.conf']).decode()
-        self.by_checksum[m.checksum({'config/heat.conf': m.checksum(text)})] = TRANSPORT_RE.search(text).groups()
-        pods, _version = self.client.list('v1', 'Pod', namespace=NAMESPACE, label_selector='app.kubernetes.io/name=heat')
-        now = time.monotonic()
-        for pod in pods:
-            meta = pod['metadata']
-            if (pod.get('status') or {}).get('phase') in ('Succeeded', 'Failed'):
-                continue
-            held = (meta.get('annotations') or {}).get(m.CHECKSUM_ANNOTATION)
-            if held == NO_CONFIG:
-                continue  # a Job pod that mounts no heat.conf (mq-init, db-init)
-            if held not in self.by_checksum:
-                self.unknown.append(meta['name'])
-                continue
-            seen = self.pods.setdefault(meta['uid'], dict(name=meta['name'], creds=self.by_checksum[held], first=now))
-            seen['last'] = now
-        self.samples.append((time.monotonic(), dict(
-            (creds, self.rabbit.authenticates(*creds)) for creds in set(self.by_checksum.values()))))
-
-    def stop(self):
-        self.stop_event.set()
-        self.join(timeout=10)
-
-    def violations(self):
-        return [(p['name'], p['creds'][0], when) for p in self.pods.values() for when, sample in self.samples
-                if p['first'] <= when <= p['last'] and not sample.get(p['creds'], False)]
+    def accepted(self, value):
+        return self.rabbit.authenticates(*value)
 
 
 def assert_clean(observer, users):
