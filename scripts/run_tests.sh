@@ -15,16 +15,26 @@ cd "$root" || exit 2
 mkdir -p tests/output
 declare -A result
 failed=0
+failures=()
 
+# Each stage's output also goes to tests/output/<stage>.log; a failed stage's error lines are
+# printed again after the summary, so the tail of a CI log says what failed.
 stage() {  # name, command...
   local name=$1; shift
   echo
   echo "=== $name: $*"
   local start=$SECONDS
-  "$@"
-  local rc=$?
+  "$@" 2>&1 | tee "tests/output/$name.log"
+  local rc=${PIPESTATUS[0]}
   result[$name]="rc=$rc $((SECONDS - start))s"
-  [ $rc -eq 0 ] || failed=1
+  [ $rc -eq 0 ] || { failed=1; failures+=("$name"); }
+}
+
+# The lines of a stage's log that name what failed: pytest's short summary and assertion lines,
+# Ansible's fatal/failed task results with the task before them, ansible-test and lint errors.
+failure_lines() {  # stage log
+  sed 's/\x1b\[[0-9;]*m//g' "$1" |
+    grep -E -B4 -A6 'fatal: \[|failed: \[|ERROR!|^(FAILED|ERROR) |^E   |: error: |ERROR: ' | tail -80
 }
 
 # Exit code 5 means "no tests collected": that is a failure here, never a pass.
@@ -46,7 +56,16 @@ for s in $stages; do
   esac
 done
 
+for s in "${failures[@]}"; do
+  echo
+  echo "=== $s failed; its error lines (whole output: tests/output/$s.log):"
+  failure_lines "tests/output/$s.log"
+done
+
 echo
 echo "=== summary"
-for s in "${!result[@]}"; do echo "$s: ${result[$s]}"; done
+for s in $stages; do
+  case $s in lint) s=ansible-lint ;; esac
+  echo "$s: ${result[$s]:-not run}"
+done
 exit $failed
