@@ -1,7 +1,7 @@
 """Rollout order: the dependency strategy and the wave strategy vs strictly serial vs the critical-path lower bound.
 
-    .venv/bin/python bench/bench_rollout.py              # delays scaled by 1/10
-    .venv/bin/python bench/bench_rollout.py --scale 0.05
+    .venv/bin/python bench/bench_rollout.py              # the realistic start times (about 40 min)
+    .venv/bin/python bench/bench_rollout.py --scale 0.1  # scaled by 1/10 (the fixed cost weighs more)
     .venv/bin/python bench/bench_rollout.py --catalog-dir DIR  # another set of catalog files
 
 Every catalog service is rolled out by ``openstack_k8s.deploy.k8s_openstack_service`` through
@@ -52,13 +52,17 @@ REAL_SECONDS = {
         ('neutron-openvswitch-*', 10), ('neutron-*-agent*', 15),
         ('cinder-api', 20), ('cinder-scheduler', 15), ('cinder-volume', 20),
         ('heat-*', 20), ('horizon-server', 30),
+        ('barbican-api', 20), ('barbican-*', 15), ('designate-bind-server', 10), ('designate-api', 20),
+        ('designate-*', 15), ('manila-api', 20), ('manila-share', 20), ('manila-*', 15), ('ironic-api', 20),
+        ('ironic-conductor', 25), ('ironic-*', 10),
     ],
     'jobs': [
         ('*-db-init-*', 5), ('*-mq-init-*', 5), ('*-register-*', 10),
         ('keystone-db-sync-*', 30), ('keystone-bootstrap-*', 15), ('glance-db-sync-*', 20),
         ('placement-db-sync-*', 15), ('nova-db-sync-*', 90), ('neutron-db-sync-*', 60),
         ('cinder-db-sync-*', 30), ('heat-db-sync-*', 40), ('heat-stack-domain-*', 10),
-        ('nova-compute-discover-hosts-*', 10),
+        ('nova-compute-discover-hosts-*', 10), ('barbican-db-sync-*', 20), ('designate-db-sync-*', 30),
+        ('designate-pool-update-*', 10), ('manila-db-sync-*', 30), ('ironic-db-sync-*', 30),
     ],
 }
 WORKLOAD_KINDS = ('Deployment', 'StatefulSet', 'DaemonSet')
@@ -123,7 +127,8 @@ def playbook_for(path, batches, wait_timeout):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
-    parser.add_argument('--scale', type=float, default=0.1, help='factor applied to REAL_SECONDS (default 0.1)')
+    parser.add_argument('--scale', type=float, default=1.0,
+                        help='factor applied to REAL_SECONDS (default 1: the realistic start times themselves)')
     parser.add_argument('--catalog-dir', help='service catalog files to roll out (default: roles/catalog/files/services)')
     args = parser.parse_args()
     if args.catalog_dir:

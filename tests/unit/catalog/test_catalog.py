@@ -65,25 +65,28 @@ def test_real_catalog_has_every_service(catalog):
     assert all(catalog[name]['kind'] == 'infrastructure' for name in INFRA)
 
 
-def test_real_catalog_waves_follow_the_seeds_order(catalog):
+def test_real_catalog_waves_follow_the_dependencies(catalog):
+    # Infrastructure first, then Keystone, then everything that needs only Keystone (Neutron,
+    # Cinder, Heat and Horizon do not wait for Nova: none needs it to start), Nova once Glance and
+    # Placement are up, nova-compute last (it needs Nova, Neutron, Placement and Glance).
     assert cat.waves(catalog, sorted(CORE + INFRA)) == [
-        ['etcd', 'mariadb'],
-        ['memcached', 'rabbitmq'],
+        ['etcd', 'mariadb', 'memcached', 'rabbitmq'],
         ['keystone'],
-        ['glance', 'placement'],
+        ['cinder', 'glance', 'heat', 'horizon', 'neutron', 'placement'],
         ['nova'],
-        ['neutron'],
         ['nova-compute'],
-        ['cinder', 'heat', 'horizon'],
     ]
 
 
 @pytest.mark.parametrize('enabled, expected', [
-    (['keystone', 'memcached', 'mariadb'], [['mariadb'], ['memcached'], ['keystone']]),
-    # "after" only orders: without nova, neutron does not wait for it.
-    (['mariadb', 'rabbitmq', 'memcached', 'keystone', 'neutron'],
-     [['mariadb'], ['memcached', 'rabbitmq'], ['keystone'], ['neutron']]),
-    (['horizon', 'keystone', 'memcached', 'mariadb'], [['mariadb'], ['memcached'], ['keystone'], ['horizon']]),
+    (['keystone', 'memcached', 'mariadb'], [['mariadb', 'memcached'], ['keystone']]),
+    # "after" only orders: ironic waits for Glance and Neutron when they are rolled out too ...
+    (['mariadb', 'rabbitmq', 'memcached', 'keystone', 'ironic', 'glance', 'neutron'],
+     [['mariadb', 'memcached', 'rabbitmq'], ['keystone'], ['glance', 'neutron'], ['ironic']]),
+    # ... and not without them.
+    (['mariadb', 'rabbitmq', 'memcached', 'keystone', 'ironic'],
+     [['mariadb', 'memcached', 'rabbitmq'], ['keystone'], ['ironic']]),
+    (['horizon', 'keystone', 'memcached', 'mariadb'], [['mariadb', 'memcached'], ['keystone'], ['horizon']]),
     (['etcd'], [['etcd']]),
 ])
 def test_waves_of_subsets(catalog, enabled, expected):

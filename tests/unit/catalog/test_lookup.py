@@ -36,7 +36,7 @@ def run_lookup(arguments, cwd):
 def test_waves_and_secrets_through_ansible(tmp_path):
     ok, result = run_lookup("enabled=['mariadb', 'memcached', 'keystone'], output='all'", tmp_path)
     assert ok, result
-    assert result['msg']['waves'] == [['mariadb'], ['memcached'], ['keystone']]
+    assert result['msg']['waves'] == [['mariadb', 'memcached'], ['keystone']]
     assert result['msg']['secrets']['KEYSTONE_FERNET_TOKEN_KEY_0'] == 'fernet_key'
     assert sorted(result['msg']['catalog']) == sorted(p.stem for p in pathlib.Path(SERVICES).glob('*.yml'))
 
