@@ -90,6 +90,10 @@ REFUSALS = [
     ('compute-daemonset', 'nova-compute', 'compute', 3, {},
      ['nova-compute compute is a DaemonSet', 'openstack-k8s.io/compute=enabled',
       'add hosts to the inventory group openstack_compute', 'site.yml --tags cluster_nodes']),
+    # A member must leave the etcd cluster before its pod goes: scale.yml only grows the in-cluster etcd.
+    ('etcd-shrink', 'etcd', 'server', 1, {'openstack_enabled_services': CORE + ['etcd']},
+     ['the in-cluster etcd does not shrink with scale.yml', 'etcdctl member remove <id of etcd-server-N>',
+      'delete the PVC data-etcd-server-N']),
     ('inventory-pin', 'keystone', 'api', 2, {'openstack_replicas': {'keystone': {'api': 3}}},
      ['the inventory pins keystone api to 3 (openstack_replicas.keystone.api)',
       'set openstack_replicas.keystone.api to 2 in the inventory and run site.yml instead']),
@@ -154,3 +158,18 @@ def test_scale_is_recorded_idempotent_and_kept_by_site(cloud):
     assert cloud.live('apps/v1', 'Deployment', 'keystone-api')['spec']['replicas'] == 3
     assert cloud.record() == {'keystone.api': '2', 'mariadb.server': '5'}
     assert cloud.live('apps/v1', 'StatefulSet', 'mariadb-server')['spec']['replicas'] == 5
+
+
+def test_in_cluster_etcd_grows(cloud):
+    # New members join by themselves, one learner at a time (its start script, run for real in
+    # tests/integration/etcd/test_incluster_etcd.py); the template's REPLICAS follows the count.
+    with_etcd = dict(openstack_enabled_services=CORE + ['etcd'])
+    deployed = cloud.run('playbooks/site.yml', **with_etcd)
+    assert deployed.rc == 0, deployed.explain()
+    grown = cloud.scale('etcd', 'server', 5, **with_etcd)
+    assert grown.rc == 0, grown.explain()
+    etcd = cloud.live('apps/v1', 'StatefulSet', 'etcd-server')
+    assert (etcd['spec']['replicas'], etcd['status']['readyReplicas']) == (5, 5), etcd['status']
+    env = dict((e['name'], e.get('value')) for e in etcd['spec']['template']['spec']['containers'][0]['env'])
+    assert env['REPLICAS'] == '5', env
+    assert 'etcd server: 3 -> 5 replicas' in ' '.join(grown.stdout.split())
