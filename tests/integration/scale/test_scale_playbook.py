@@ -4,6 +4,8 @@ One deployment (mariadb, rabbitmq, memcached, keystone, rolled out by site.yml) 
 module: the refusals must leave it untouched (zero write requests in the sandbox's own request
 log), and the scale flow runs in order on it: check mode, the scale, its re-run, then site.yml.
 """
+import base64
+
 import pytest
 
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import K8sClient
@@ -173,3 +175,33 @@ def test_in_cluster_etcd_grows(cloud):
     env = dict((e['name'], e.get('value')) for e in etcd['spec']['template']['spec']['containers'][0]['env'])
     assert env['REPLICAS'] == '5', env
     assert 'etcd server: 3 -> 5 replicas' in ' '.join(grown.stdout.split())
+
+
+def test_memcached_scale_reaches_its_clients(cloud):
+    # Every service lists the Memcached members by name (MEMCACHED_SERVERS): scale.yml writes the
+    # new list and rolls the services that read it, as reconfigure.yml would.
+    def keystone_conf():
+        secrets, _version = cloud.client.list('v1', 'Secret', NAMESPACE)
+        texts = [base64.b64decode(v).decode() for s in secrets if s['metadata']['name'].startswith('keystone')
+                 for k, v in (s.get('data') or {}).items() if k == 'keystone.conf']
+        assert len(texts) == 1, [s['metadata']['name'] for s in secrets]
+        return texts[0]
+    def servers():
+        line = next(l for l in keystone_conf().splitlines() if l.startswith('memcache_servers = '))
+        return sorted(name.split('.')[0] for name in line.split(' = ', 1)[1].split(','))
+
+    def template():
+        return cloud.live('apps/v1', 'Deployment', 'keystone-api')['spec']['template']['metadata']['annotations']
+
+    assert servers() == ['memcached-server-0']  # the catalog's one member
+    before = template()
+    grown = cloud.scale('memcached', 'server', 3)
+    assert grown.rc == 0, grown.explain()
+    assert cloud.live('apps/v1', 'StatefulSet', 'memcached-server')['spec']['replicas'] == 3
+    assert servers() == ['memcached-server-0', 'memcached-server-1', 'memcached-server-2']
+    assert template() != before  # the config checksum moved: keystone's pods roll
+    again = cloud.scale('memcached', 'server', 3)
+    assert again.rc == 0 and again.changed() == 0 and again.writes == [], again.explain()
+    back = cloud.scale('memcached', 'server', 1)
+    assert back.rc == 0, back.explain()
+    assert servers() == ['memcached-server-0'] and template() == before
