@@ -139,6 +139,9 @@ def _type_name(kind):
     return {str: 'a string', list: 'a list', dict: 'a mapping', bool: 'true or false', int: 'an integer'}[kind]
 
 
+_ARGV_FIELDS = ('command', 'args', 'exec')
+
+
 def _check_fields(data, fields, where, errors, required=()):
     if not isinstance(data, dict):
         errors.append('%s: must be a mapping' % where)
@@ -148,6 +151,12 @@ def _check_fields(data, fields, where, errors, required=()):
             errors.append('%s: unknown field %r; known fields: %s' % (where, key, ', '.join(sorted(fields))))
         elif data[key] is not None and not _is_type(data[key], fields[key]):
             errors.append('%s.%s: must be %s' % (where, key, _type_name(fields[key])))
+        elif key in _ARGV_FIELDS and data[key] is not None:
+            # An argv: YAML reads 8080 or yes as a number or a boolean, Kubernetes wants strings.
+            for index, item in enumerate(data[key]):
+                if not isinstance(item, str):
+                    errors.append('%s.%s[%d]: %r must be a string; quote it in the YAML (%s: ["..."])'
+                                  % (where, key, index, item, key))
     for key in required:
         if data.get(key) in (None, '', [], {}):
             errors.append('%s: missing required field %r' % (where, key))

@@ -202,6 +202,13 @@ BAD_ENTRIES = [
     ('bad job phase', _set(('jobs',), [{'name': 'sync', 'phase': 'sometime', 'image': 'x', 'command': ['x']}]),
      "jobs[0].phase: 'sometime' must be one of"),
     ('bad config format', _set(('config_formats',), {'svc.conf': 'toml'}), "config_formats.svc.conf: 'toml' must be one of"),
+    ('command item not a string', _set(API + ('command',), ['svc-api', '--port', 8080]),
+     "components.api.command[2]: 8080 must be a string; quote it in the YAML"),
+    ('probe exec item not a string', _set(API + ('probes',), {'liveness': {'exec': ['check', 5]}}),
+     'probes.liveness.exec[1]: 5 must be a string'),
+    ('job args item not a string', _set(('jobs',), [{'name': 'sync', 'phase': 'db-sync', 'image': 'x', 'command': ['x'],
+                                                     'args': ['--yes', True]}]),
+     'jobs[0].args[1]: True must be a string'),
     ('replicas zero', _set(API + ('replicas',), 0), 'components.api.replicas: must be at least 1'),
     ('replicas not a number', _set(API + ('replicas',), 'three'), 'components.api.replicas: must be an integer'),
 ]
