@@ -11,20 +11,22 @@ import re
 MASK = '********'
 
 # A key whose last path segment contains one of these words holds a secret.
-SECRET_WORDS = ('password', 'passwd', 'secret', 'key', 'token', 'credential', 'cookie')
+SECRET_WORDS = ('password', 'passwd', 'secret', 'key', 'token', 'credential', 'cookie', 'kek')
 _SECRET_RE = re.compile('|'.join(SECRET_WORDS), re.IGNORECASE)
 # Names that contain "key" but are not secrets.
 _NOT_SECRET_RE = re.compile(r'(^|_)(keystone|key_repository|keys_dir|keymap|key_manager|keyring|keypair)s?($|_)'
                             r'|^(max_active_keys|key_size|api_key_header|keyfile|ssl_keyfile)$', re.IGNORECASE)
 # A last word that says the option describes a secret rather than holding one
-# ("ssl_key_file", "token_ttl", "password_length", "service_token_roles_required").
+# ("ssl_key_file", "token_ttl", "password_length", "service_token_roles_required",
+# "enabled_secretstore_plugins").
 DESCRIPTOR_WORDS = frozenset((
     'file', 'path', 'dir', 'directory', 'repository', 'ttl', 'time', 'timeout', 'expiration', 'expiry',
     'size', 'length', 'count', 'days', 'age', 'regex', 'description', 'roles', 'required', 'type',
     'format', 'provider', 'algorithm', 'rounds', 'uuid', 'header', 'enabled', 'name', 'domain', 'secure',
-    'httponly', 'samesite'))
+    'httponly', 'samesite', 'plugin', 'plugins', 'driver', 'backend'))
 # A first word that makes the option a switch about secrets ("send_service_user_token").
-SWITCH_WORDS = frozenset(('send', 'use', 'enable', 'allow', 'require', 'include', 'check', 'validate', 'verify'))
+SWITCH_WORDS = frozenset(('send', 'use', 'enable', 'enabled', 'allow', 'require', 'include', 'check', 'validate',
+                          'verify'))
 _WORD_SPLIT_RE = re.compile(r'[^a-z0-9]+')
 
 

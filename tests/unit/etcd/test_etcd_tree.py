@@ -191,6 +191,9 @@ def test_diff_masks_plaintext_secrets_but_shows_references():
     ('rbd_secret_uuid', False), ('transport_url', False), ('connection', False), ('auth_url', False),
     ('keystone_authtoken/www_authenticate_uri', False), ('send_service_user_token', False),
     ('SESSION_COOKIE_SECURE', False), ('CSRF_COOKIE_HTTPONLY', False), ('secret_name', False),
+    # Barbican: which plugins hold the secrets is not a secret (an override switching to Vault must show).
+    ('enabled_secretstore_plugins', False), ('enabled_crypto_plugins', False), ('secret_store_plugin', False),
+    ('kek', True), ('vault_approle_secret_id', True),
 ])
 def test_secret_names(name, secret):
     assert is_secret_name(name) is secret
