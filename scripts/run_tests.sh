@@ -46,12 +46,23 @@ run_pytest() {
   return "$rc"
 }
 
+# Molecule keeps a scenario's state (created, prepared...) in ~/.ansible/tmp/molecule.<hash of
+# the project directory's *name*>.<scenario>: any earlier run from a checkout with the same
+# directory name (say, main) left "prepared: true" there, so prepare was skipped and converge met
+# no etcd. Every run gets a fresh ephemeral directory of its own instead.
+# shellcheck disable=SC2317  # called through stage()
+run_molecule() {  # scenario
+  local ephemeral="$root/tests/output/molecule-$1"
+  rm -rf "$ephemeral"
+  MOLECULE_EPHEMERAL_DIRECTORY="$ephemeral" molecule test -s "$1"
+}
+
 for s in $stages; do
   case $s in
     sanity) stage sanity "$root/scripts/sanity.sh" ;;
     lint) stage ansible-lint ansible-lint --offline ;;
     pytest) stage pytest run_pytest ;;
-    molecule) stage molecule molecule test -s sandbox ;;
+    molecule) stage molecule run_molecule sandbox ;;
     *) echo "unknown stage $s" >&2; exit 2 ;;
   esac
 done
