@@ -11,22 +11,15 @@ namespaces, and everything is deleted by :meth:`PodNetwork.close` (and when the 
 Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) and iproute2.
 """
 import atexit
-import ctypes
 import os
 import signal
 import subprocess
 import time
 
+from harness.etcd import _die_with_parent
+
 IP = os.environ.get('IP_BINARY', '/usr/sbin/ip')
-_PR_SET_PDEATHSIG = 1
 _OPEN = set()
-
-
-def _die_with_parent():
-    try:
-        ctypes.CDLL('libc.so.6', use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 @atexit.register

@@ -81,6 +81,12 @@ class Cluster(object):
         data.mkdir(exist_ok=True)
         return pod.start(container['command'][2], pod_env(container, pod.name), {mount: str(data)})
 
+    def form(self, count):
+        """Start members 0..count-1 together, as the StatefulSet does, and wait until they formed a cluster."""
+        for ordinal in range(count):
+            self.start(ordinal, count)
+        self.wait_started(list(range(count)))
+
     def ctl(self, *args, endpoints=None):
         endpoints = endpoints or ['http://%s:2379' % p.address for p in self.net.pods if p.running()]
         return self.net.run('etcdctl', '--endpoints=' + ','.join(endpoints), '--dial-timeout=2s',
@@ -127,9 +133,7 @@ def cluster(network, tmp_path):
 
 
 def test_members_form_a_cluster_together(cluster):
-    for ordinal in range(3):
-        cluster.start(ordinal, 3)
-    cluster.wait_started([0, 1, 2])
+    cluster.form(3)
     assert cluster.put_get(0, 2, '/openstack/a', 'one') == 'one'
     assert 'initial cluster state new' in cluster.net.pods[0].output()
 
@@ -144,9 +148,7 @@ def test_a_late_member_of_a_new_cluster_joins(cluster):
 
 
 def test_a_restarted_member_keeps_its_data(cluster):
-    for ordinal in range(3):
-        cluster.start(ordinal, 3)
-    cluster.wait_started([0, 1, 2])
+    cluster.form(3)
     assert cluster.put_get(0, 1, '/openstack/c', 'three') == 'three'
     cluster.net.pods[1].stop()
     assert cluster.put_get(0, 2, '/openstack/d', 'four') == 'four'  # two of three keep the quorum
@@ -156,9 +158,7 @@ def test_a_restarted_member_keeps_its_data(cluster):
 
 
 def test_scale_up_adds_members_one_at_a_time(cluster):
-    for ordinal in range(3):
-        cluster.start(ordinal, 3)
-    cluster.wait_started([0, 1, 2])
+    cluster.form(3)
     assert cluster.put_get(0, 0, '/openstack/e', 'five') == 'five'
     # The StatefulSet goes to 5 (podManagementPolicy Parallel): both new pods start at once.
     cluster.start(3, 5)
@@ -180,9 +180,7 @@ def test_scale_up_adds_members_one_at_a_time(cluster):
 
 
 def test_a_member_with_a_new_volume_joins_again(cluster):
-    for ordinal in range(3):
-        cluster.start(ordinal, 3)
-    cluster.wait_started([0, 1, 2])
+    cluster.form(3)
     cluster.net.pods[2].stop()
     # The operator's part (docs/operations.md): remove the old member entry, then start on an empty volume.
     old = json.loads(cluster.ctl('member', 'list', '-w', 'json').stdout)['members']
