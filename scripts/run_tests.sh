@@ -27,7 +27,7 @@ stage() {  # name, command...
   "$@" 2>&1 | tee "tests/output/$name.log"
   local rc=${PIPESTATUS[0]}
   result[$name]="rc=$rc $((SECONDS - start))s"
-  [ $rc -eq 0 ] || { failed=1; failures+=("$name"); }
+  [ "$rc" -eq 0 ] || { failed=1; failures+=("$name"); }
 }
 
 # The lines of a stage's log that name what failed: pytest's short summary and assertion lines,

@@ -186,8 +186,9 @@ def test_memcached_scale_reaches_its_clients(cloud):
                  for k, v in (s.get('data') or {}).items() if k == 'keystone.conf']
         assert len(texts) == 1, [s['metadata']['name'] for s in secrets]
         return texts[0]
+
     def servers():
-        line = next(l for l in keystone_conf().splitlines() if l.startswith('memcache_servers = '))
+        line = next(row for row in keystone_conf().splitlines() if row.startswith('memcache_servers = '))
         return sorted(name.split('.')[0] for name in line.split(' = ', 1)[1].split(','))
 
     def template():
