@@ -148,7 +148,7 @@ def make_deployment(namespace='openstack', release='2026.2', node_roles=None, ge
             raise RenderError('node role %s has no label {key, value}; fix openstack_node_roles' % role)
     if not re.match(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', str(namespace)):
         raise RenderError('namespace %r is not a valid Kubernetes namespace name' % namespace)
-    problems = netcheck.cidr_problems(list(node_cidrs or []), 'node_cidrs (openstack_node_cidrs)')
+    problems = netcheck.cidr_problems(node_cidrs or [], 'node_cidrs (openstack_node_cidrs)')
     if problems:
         raise RenderError('; '.join(problems))
     defaults = cat.general_defaults(namespace=namespace, release=release, region_name=region_name,

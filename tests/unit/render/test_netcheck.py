@@ -41,10 +41,16 @@ def test_cidr_problems(value, messages):
     assert cidr_filter(value, 'n') == found
 
 
-def test_the_renderer_refuses_a_bad_cidr_naming_the_variable():
+@pytest.mark.parametrize('node_cidrs, message', [
+    (['10.0.0.7/24'], 'node_cidrs (openstack_node_cidrs)[0] 10.0.0.7/24 has host bits set'),
+    # One string is not split into characters, each refused on its own: the type is named.
+    ('10.0.0.0/24', 'node_cidrs (openstack_node_cidrs) must be a list of CIDRs (e.g. [10.0.0.0/24, fd00::/64]), '
+                    'got a string'),
+])
+def test_the_renderer_refuses_a_bad_cidr_naming_the_variable(node_cidrs, message):
     with pytest.raises(m.RenderError) as caught:
-        m.make_deployment(namespace='openstack', node_roles=NODE_ROLES, node_cidrs=['10.0.0.7/24'])
-    assert 'node_cidrs (openstack_node_cidrs)[0] 10.0.0.7/24 has host bits set' in str(caught.value)
+        m.make_deployment(namespace='openstack', node_roles=NODE_ROLES, node_cidrs=node_cidrs)
+    assert message in str(caught.value)
 
 
 def policies(service, node_cidrs):
