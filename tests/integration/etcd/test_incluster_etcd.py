@@ -6,11 +6,12 @@ The script and its environment are taken from the StatefulSet the renderer makes
 entry (``roles/catalog/files/services/etcd.yml``), field references resolved as the kubelet does.
 Cases: the members form a cluster together; a member started after the others formed a quorum
 joins; a restarted member keeps its data; two members added by a scale-up join one at a time
-(each a learner until promoted) and the old members then restart with the new count; a member whose volume was replaced joins
-again under its own name once its old entry is removed.
+(each a learner until promoted) and the old members then restart with the new count; a member
+whose volume was replaced joins again under its own name once its old entry is removed.
 """
 import json
 import pathlib
+import shutil
 
 import pytest
 import yaml
@@ -24,14 +25,14 @@ pytestmark = pytest.mark.slow
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 NAMESPACE = 'openstack'
 OK, WHY = podnet.available()
+NODE_ROLES = yaml.safe_load((ROOT / 'roles' / 'catalog' / 'files' / 'node_roles.yml').read_text())
+CATALOG = cat.load_directory(str(ROOT / 'roles' / 'catalog' / 'files' / 'services'), NODE_ROLES)
 
 
 def rendered(replicas):
-    node_roles = yaml.safe_load((ROOT / 'roles' / 'catalog' / 'files' / 'node_roles.yml').read_text())
-    catalog = cat.load_directory(str(ROOT / 'roles' / 'catalog' / 'files' / 'services'), node_roles)
-    deployment = m.make_deployment(namespace=NAMESPACE, node_roles=node_roles,
+    deployment = m.make_deployment(namespace=NAMESPACE, node_roles=NODE_ROLES,
                                    replicas={'etcd': {'server': replicas}})
-    objects = m.all_objects(m.render_service_offline(catalog['etcd'], deployment))
+    objects = m.all_objects(m.render_service_offline(CATALOG['etcd'], deployment))
     return next(o for o in objects if o['kind'] == 'StatefulSet')
 
 
@@ -76,7 +77,6 @@ class Cluster(object):
         pod = self.net.pods[ordinal]
         data = self.dir / pod.name
         if fresh and data.exists():
-            import shutil
             shutil.rmtree(data)
         data.mkdir(exist_ok=True)
         return pod.start(container['command'][2], pod_env(container, pod.name), {mount: str(data)})
@@ -87,8 +87,13 @@ class Cluster(object):
             self.start(ordinal, count)
         self.wait_started(list(range(count)))
 
+    def client_urls(self, ordinals=None):
+        """The client URLs of these members (default: every running one), by address."""
+        pods = [self.net.pods[i] for i in ordinals] if ordinals is not None else [p for p in self.net.pods if p.running()]
+        return ['http://%s:2379' % pod.address for pod in pods]
+
     def ctl(self, *args, endpoints=None):
-        endpoints = endpoints or ['http://%s:2379' % p.address for p in self.net.pods if p.running()]
+        endpoints = endpoints or self.client_urls()
         return self.net.run('etcdctl', '--endpoints=' + ','.join(endpoints), '--dial-timeout=2s',
                             '--command-timeout=5s', *args)
 
@@ -100,8 +105,7 @@ class Cluster(object):
                       for member in json.loads(result.stdout).get('members', []))
 
     def healthy(self, ordinals):
-        endpoints = ['http://%s:2379' % self.net.pods[i].address for i in ordinals]
-        result = self.ctl('endpoint', 'health', endpoints=endpoints)
+        result = self.ctl('endpoint', 'health', endpoints=self.client_urls(ordinals))
         # etcdctl 3.4 prints the health lines on stderr.
         return result.returncode == 0 and (result.stdout + result.stderr).count(' is healthy') == len(ordinals)
 
@@ -120,8 +124,8 @@ class Cluster(object):
             raise AssertionError('%s\n%s' % (exc, logs))
 
     def put_get(self, writer, reader, key, value):
-        assert self.ctl('put', key, value, endpoints=['http://%s:2379' % self.net.pods[writer].address]).returncode == 0
-        got = self.ctl('get', key, '--print-value-only', endpoints=['http://%s:2379' % self.net.pods[reader].address])
+        assert self.ctl('put', key, value, endpoints=self.client_urls([writer])).returncode == 0
+        got = self.ctl('get', key, '--print-value-only', endpoints=self.client_urls([reader]))
         return got.stdout.strip()
 
 
