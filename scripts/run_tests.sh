@@ -15,6 +15,7 @@ cd "$root" || exit 2
 mkdir -p tests/output
 declare -A result
 failed=0
+ran=()
 failures=()
 
 # Each stage's output also goes to tests/output/<stage>.log; a failed stage's error lines are
@@ -27,6 +28,7 @@ stage() {  # name, command...
   "$@" 2>&1 | tee "tests/output/$name.log"
   local rc=${PIPESTATUS[0]}
   result[$name]="rc=$rc $((SECONDS - start))s"
+  ran+=("$name")
   [ "$rc" -eq 0 ] || { failed=1; failures+=("$name"); }
 }
 
@@ -75,8 +77,5 @@ done
 
 echo
 echo "=== summary"
-for s in $stages; do
-  case $s in lint) s=ansible-lint ;; esac
-  echo "$s: ${result[$s]:-not run}"
-done
+for s in "${ran[@]}"; do echo "$s: ${result[$s]}"; done
 exit $failed
