@@ -92,10 +92,6 @@ REFUSALS = [
     ('compute-daemonset', 'nova-compute', 'compute', 3, {},
      ['nova-compute compute is a DaemonSet', 'openstack-k8s.io/compute=enabled',
       'add hosts to the inventory group openstack_compute', 'site.yml --tags cluster_nodes']),
-    # A member must leave the etcd cluster before its pod goes: scale.yml only grows the in-cluster etcd.
-    ('etcd-shrink', 'etcd', 'server', 1, {'openstack_enabled_services': CORE + ['etcd']},
-     ['the in-cluster etcd does not shrink with scale.yml', 'etcdctl member remove <id of etcd-server-N>',
-      'delete the PVC data-etcd-server-N']),
     ('inventory-pin', 'keystone', 'api', 2, {'openstack_replicas': {'keystone': {'api': 3}}},
      ['the inventory pins keystone api to 3 (openstack_replicas.keystone.api)',
       'set openstack_replicas.keystone.api to 2 in the inventory and run site.yml instead']),
@@ -206,3 +202,96 @@ def test_memcached_scale_reaches_its_clients(cloud):
     back = cloud.scale('memcached', 'server', 1)
     assert back.rc == 0, back.explain()
     assert servers() == ['memcached-server-0'] and template() == before
+
+
+def claims(cloud, prefix):
+    items, _version = cloud.client.list('v1', 'PersistentVolumeClaim', NAMESPACE)
+    return sorted(c['metadata']['name'] for c in items if c['metadata']['name'].startswith(prefix))
+
+
+@pytest.fixture(name='exec_rules')
+def exec_rules_fixture(cloud):
+    """Pod exec rules for one test; the sandbox's own rules come back after it."""
+    before = cloud.sandbox.control.settings().get('exec', [])
+
+    def use(*rules):
+        cloud.sandbox.control.settings(exec=before + list(rules))
+    yield use
+    cloud.sandbox.control.settings(exec=before)
+
+
+def test_rabbitmq_members_leave_one_at_a_time(cloud, exec_rules, tmp_path):
+    # Three real RabbitMQ 3.10 nodes behind the three rabbitmq-server pods: every rabbitmqctl and
+    # rabbitmq-queues the scale runs in a pod reaches that pod's node.
+    from harness.rabbitmq import RabbitCluster
+    names = ['rabbitmq-server-%d' % n for n in range(3)]
+    with RabbitCluster(names, base_dir=str(tmp_path)) as mq:
+        exec_rules(mq.exec_rule(NAMESPACE))
+        nodes = dict((name, mq.members[name].node) for name in names)
+        mq.declare_quorum_queue('scale-test')
+        assert sorted(mq.quorum_members('scale-test')) == sorted(nodes.values())
+        assert claims(cloud, 'data-rabbitmq-server-') == ['data-rabbitmq-server-%d' % n for n in range(3)]
+
+        # Check mode names the members that would leave, in order, and changes nothing anywhere.
+        check = cloud.scale('rabbitmq', 'server', 1, check=True, diff=True)
+        assert check.rc == 0, check.explain()
+        assert check.real_writes == [], check.writes
+        output = ' '.join(check.stdout.split())
+        assert output.index(nodes['rabbitmq-server-2']) < output.index(nodes['rabbitmq-server-1']), check.explain()
+        assert sorted(mq.cluster_status()['running_nodes']) == sorted(nodes.values())
+        del mq.argv()[:]
+
+        scaled = cloud.scale('rabbitmq', 'server', 1)
+        assert scaled.rc == 0, scaled.explain()
+        status = mq.cluster_status('rabbitmq-server-0')
+        assert status['disk_nodes'] == [nodes['rabbitmq-server-0']], status
+        assert mq.quorum_members('scale-test') == [nodes['rabbitmq-server-0']]
+        # Highest ordinal first, one member at a time: its queue replicas off, its app stopped, forgotten.
+        changes = [line for line in mq.argv() if any(w in line for w in ('shrink', 'stop_app', 'forget_cluster_node'))]
+        assert changes == [
+            'rabbitmq-server-0 rabbitmq-queues --quiet shrink %s' % nodes['rabbitmq-server-2'],
+            'rabbitmq-server-2 rabbitmqctl --quiet stop_app',
+            'rabbitmq-server-0 rabbitmqctl --quiet forget_cluster_node %s' % nodes['rabbitmq-server-2'],
+            'rabbitmq-server-0 rabbitmq-queues --quiet shrink %s' % nodes['rabbitmq-server-1'],
+            'rabbitmq-server-1 rabbitmqctl --quiet stop_app',
+            'rabbitmq-server-0 rabbitmqctl --quiet forget_cluster_node %s' % nodes['rabbitmq-server-1'],
+        ], changes
+        sts = cloud.live('apps/v1', 'StatefulSet', 'rabbitmq-server')
+        assert (sts['spec']['replicas'], sts['status']['readyReplicas']) == (1, 1), sts['status']
+        # The departed members' volumes are gone: a later scale-up starts those ordinals empty.
+        assert claims(cloud, 'data-rabbitmq-server-') == ['data-rabbitmq-server-0']
+        assert cloud.record()['rabbitmq.server'] == '1'
+
+        again = cloud.scale('rabbitmq', 'server', 1)
+        assert again.rc == 0 and again.changed() == 0 and again.writes == [], again.explain()
+
+
+def test_in_cluster_etcd_members_leave_one_at_a_time(cloud, exec_rules, tmp_path):
+    # After test_in_cluster_etcd_grows: five real etcd members behind the five etcd-server pods.
+    from harness.etcd import EtcdCluster
+    with_etcd = dict(openstack_enabled_services=CORE + ['etcd'])
+    names = ['etcd-server-%d' % n for n in range(5)]
+    assert cloud.live('apps/v1', 'StatefulSet', 'etcd-server')['spec']['replicas'] == 5
+    with EtcdCluster(names, base_dir=str(tmp_path)) as etcd:
+        exec_rules(etcd.exec_rule(NAMESPACE))
+        etcd.put('/kept', 'yes')
+        ids = etcd.member_ids()
+
+        check = cloud.scale('etcd', 'server', 3, check=True, **with_etcd)
+        assert check.rc == 0 and check.real_writes == [], check.explain()
+        assert sorted(m['name'] for m in etcd.members_list()) == names
+
+        scaled = cloud.scale('etcd', 'server', 3, **with_etcd)
+        assert scaled.rc == 0, scaled.explain()
+        assert sorted(m['name'] for m in etcd.members_list()) == names[:3]
+        # The highest ordinal first, through a member that stays (a refusal while the cluster settles is asked again).
+        removes = sorted(set(line for line in etcd.argv() if ' remove ' in line), key=etcd.argv().index)
+        assert removes == ['etcd-server-0 member remove %s' % ids['etcd-server-%d' % n] for n in (4, 3)], etcd.argv()
+        assert not etcd.running('etcd-server-4') and not etcd.running('etcd-server-3')
+        assert etcd.get('/kept') == 'yes'
+        sts = cloud.live('apps/v1', 'StatefulSet', 'etcd-server')
+        assert (sts['spec']['replicas'], sts['status']['readyReplicas']) == (3, 3), sts['status']
+        assert claims(cloud, 'data-etcd-server-') == ['data-etcd-server-%d' % n for n in range(3)]
+
+        again = cloud.scale('etcd', 'server', 3, **with_etcd)
+        assert again.rc == 0 and again.changed() == 0 and again.writes == [], again.explain()
