@@ -45,6 +45,11 @@ SERVICES = ('rabbitmq', 'etcd')
 CLAIM = ('v1', 'PersistentVolumeClaim')
 POD = ('v1', 'Pod')
 STATEFULSET = ('apps/v1', 'StatefulSet')
+# etcdctl waits 5 s for an answer by default, short for a membership change on a busy node.
+ETCD_TIMEOUTS = ['--dial-timeout=5s', '--command-timeout=30s']
+# Answers after which a removal is asked again (the member list is read first: it may have been applied).
+ETCD_TRANSIENT = ('unhealthy cluster', 'context deadline exceeded', 'leader changed', 'request timed out',
+                  'too many requests')
 
 
 class MembersError(Exception):
@@ -259,7 +264,7 @@ class Members(object):
 
     # ------------------------------------------------------------------ etcd
     def _etcd_list(self, anchor):
-        _code, out, _err = self._exec(anchor, ['etcdctl', 'member', 'list', '-w', 'json'])
+        _code, out, _err = self._exec(anchor, ['etcdctl', 'member', 'list', '-w', 'json'] + ETCD_TIMEOUTS)
         return parse_member_list(out)
 
     def _etcd_view(self, replicas):
@@ -280,13 +285,18 @@ class Members(object):
         order = [member for _number, member in sorted(order, key=lambda item: -item[0])]
         return anchor, order, members
 
-    def _etcd_leave(self, anchor, member, settle=30.0):
-        # etcd refuses any reconfiguration for a few seconds after a member (re)started, and while
-        # a voter is down, with "unhealthy cluster": the first passes, so it is asked again for a while.
+    def _etcd_leave(self, anchor, member, settle=60.0):
+        # etcd refuses any reconfiguration for a few seconds after a member (re)started ("unhealthy
+        # cluster"), and on a busy machine a removal can outlast etcdctl's wait ("context deadline
+        # exceeded") yet still be applied: after a failure the member list decides, and a transient
+        # refusal is asked again for a while.
         deadline = self.clock() + settle
         while True:
-            code, out, err = self._exec(anchor, ['etcdctl', 'member', 'remove', member['id']], check=False)
-            if code == 0 or 'unhealthy cluster' not in (err or '') or self.clock() > deadline:
+            code, out, err = self._exec(anchor, ['etcdctl', 'member', 'remove', member['id']] + ETCD_TIMEOUTS,
+                                        check=False)
+            if code == 0 or member['id'] not in [m['id'] for m in self._etcd_list(anchor)]:
+                break
+            if not any(text in (err or '') for text in ETCD_TRANSIENT) or self.clock() > deadline:
                 break
             self.sleep(2)
         remaining = [m['id'] for m in self._etcd_list(anchor)]
