@@ -67,14 +67,6 @@ def ordinal_of(name, statefulset):
     return int(match.group(1)) if match else None
 
 
-def _ready(pod):
-    meta = pod.get('metadata') or {}
-    status = pod.get('status') or {}
-    if meta.get('deletionTimestamp') or status.get('phase') != 'Running':
-        return False
-    return any(c.get('type') == 'Ready' and c.get('status') == 'True' for c in status.get('conditions') or [])
-
-
 def parse_node_name(text):
     """The node name ``rabbitmqctl eval 'node().'`` printed: an Erlang atom, quoted when it has dots or dashes."""
     lines = [line.strip() for line in (text or '').splitlines() if line.strip()]
@@ -183,7 +175,7 @@ class Members(object):
     def _staying(self, pods, replicas):
         """The pods that stay, every one Ready, else a refusal naming those that are not."""
         missing = ['%s-%d' % (self.statefulset, n) for n in range(replicas) if n not in pods]
-        unready = ['%s-%d' % (self.statefulset, n) for n in range(replicas) if n in pods and not _ready(pods[n])]
+        unready = ['%s-%d' % (self.statefulset, n) for n in range(replicas) if n in pods and not info.pod_ready(pods[n])]
         if missing or unready:
             raise MembersError(
                 'the %s members that stay must all be Ready before any member leaves, and %s %s: bring them back '

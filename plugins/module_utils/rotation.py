@@ -68,7 +68,7 @@ from urllib.request import HTTPSHandler, Request, build_opener
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils import service_users
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.credentials import (
     MANAGED_LABELS, decode_data, encode_data, generate)
-from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s import podexec
+from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s import info, podexec
 from ansible_collections.openstack_k8s.deploy.plugins.module_utils.k8s.client import K8sError
 
 FERNET = 'KEYSTONE_FERNET'
@@ -322,13 +322,6 @@ def template_references(obj, secret_name):
     return names
 
 
-def _ready(pod):
-    if (pod.get('metadata') or {}).get('deletionTimestamp') or (pod.get('status') or {}).get('phase') != 'Running':
-        return False
-    return any(c.get('type') == 'Ready' and c.get('status') == 'True'
-               for c in (pod.get('status') or {}).get('conditions') or [])
-
-
 # --------------------------------------------------------------------------- MariaDB through pod exec
 
 # Runs in a Galera member's container: root over the member's own socket (the socket path
@@ -370,7 +363,7 @@ class _ClusterExec(object):
         labels = ((sts.get('spec') or {}).get('selector') or {}).get('matchLabels') or {}
         pods, _version = self.client.list('v1', 'Pod', namespace=self.namespace,
                                           label_selector=','.join('%s=%s' % kv for kv in sorted(labels.items())))
-        ready = sorted(p['metadata']['name'] for p in pods if _ready(p))
+        ready = sorted(p['metadata']['name'] for p in pods if info.pod_ready(p))
         if not ready:
             raise RotationError('no %s of StatefulSet %s/%s is ready; %s'
                                 % (self.member, self.namespace, self.statefulset, self.recover))

@@ -125,6 +125,12 @@ def _ready_condition(status):
     return {}
 
 
+def pod_ready(pod):
+    """True for a pod that runs, is Ready and is not being deleted: one a command can be exec'ed in."""
+    return ((pod.get('status') or {}).get('phase') == 'Running' and not _meta(pod).get('deletionTimestamp')
+            and _ready_condition(pod.get('status') or {}).get('status') == 'True')
+
+
 def pod_problem(pod, finished_jobs=()):
     """Why ``pod`` is a problem (a dict), or None when it runs Ready or finished as it should.
 
@@ -292,10 +298,7 @@ def rabbitmq_status(services, pods, run_exec, service='rabbitmq', container=None
         return unknown('%s is not deployed' % service)
     expected = sum(w['desired'] for w in report['workloads'])
     candidates = sorted(_meta(p).get('name') for p in pods
-                        if (_meta(p).get('labels') or {}).get(NAME_LABEL) == service
-                        and (p.get('status') or {}).get('phase') == 'Running'
-                        and _ready_condition(p.get('status') or {}).get('status') == 'True'
-                        and not _meta(p).get('deletionTimestamp'))
+                        if (_meta(p).get('labels') or {}).get(NAME_LABEL) == service and pod_ready(p))
     if not candidates:
         return unknown('no %s pod is Running and Ready to run rabbitmqctl in' % service, expected_nodes=expected)
     errors = []
